@@ -1,0 +1,1 @@
+"""The node: one local organization department's site, hosting one or more tenants."""

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+
+class AccountSchema(ma.Schema):
+    id = fields.Integer()
+    username = fields.String()
+    display_name = fields.String()
+    email = fields.String(allow_none=True)
+    member_id = fields.Integer(allow_none=True)
+    is_service = fields.Boolean()
+    is_active = fields.Boolean()
+    last_login_at = fields.DateTime(allow_none=True)
+
+
+class AccountCreateSchema(ma.Schema):
+    username = fields.String(required=True,
+                             validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{3,60}$",
+                                                      error="3–60 letters, digits or _.@-"))
+    display_name = fields.String(required=True, validate=validate.Length(min=1, max=60))
+    password = fields.String(required=True, load_only=True,
+                             validate=validate.Length(min=10, max=200))
+    email = fields.Email(allow_none=True, validate=validate.Length(max=120))
+    member_id = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=2**31 - 1))
+
+
+class AccountUpdateSchema(ma.Schema):
+    is_active = fields.Boolean(required=True)
+
+
+class PasswordChangeSchema(ma.Schema):
+    current_password = fields.String(required=True, validate=validate.Length(max=200))
+    new_password = fields.String(required=True, validate=validate.Length(min=10, max=200))
+
+
+class MeSchema(ma.Schema):
+    account = fields.Nested(AccountSchema)
+    tenant = fields.String()
+    grants = fields.List(fields.Dict(keys=fields.String(), values=fields.String()))

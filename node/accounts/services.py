@@ -1,0 +1,171 @@
+"""Accounts: argon2 passwords, sign-in with brute-force throttling, account management."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from node.accounts.models import Account, LoginFailure
+from node.auth.principal import Principal
+from node.auth.reach import require_reach, within
+from node.db import db
+from node.grants.models import Grant, Role
+from node.members.models import Member
+from shared.db import utcnow
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyAttempts
+
+_hasher = PasswordHasher()
+# A hash verified when the account does not exist, so timing does not reveal usernames.
+_DUMMY_HASH = _hasher.hash("partynet-no-such-account")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_throttle(keys: Sequence[str], *, max_failures: int, window: int) -> None:
+    """Refuse when any key (account, address, client) has too many recent failures."""
+    now = utcnow()
+    rows = db.session.scalars(sa.select(LoginFailure).where(LoginFailure.key.in_(keys))).all()
+    for row in rows:
+        age = (now - row.window_started_at).total_seconds()
+        if age < window and row.failures >= max_failures:
+            raise TooManyAttempts("Too many failed attempts; try again later.",
+                                  headers={"Retry-After": str(int(window - age) + 1)})
+
+
+def note_failure(keys: Sequence[str], *, window: int) -> None:
+    """Count a failure for each key (the caller commits: a failed sign-in is not an error)."""
+    now = utcnow()
+    for key in keys:
+        row = db.session.get(LoginFailure, key)
+        if row is None:
+            db.session.add(LoginFailure(key=key, failures=1, window_started_at=now))
+        elif (now - row.window_started_at).total_seconds() >= window:
+            row.failures, row.window_started_at = 1, now
+        else:
+            row.failures += 1
+    db.session.flush()
+
+
+def clear_failures(keys: Sequence[str]) -> None:
+    db.session.execute(sa.delete(LoginFailure).where(LoginFailure.key.in_(keys)))
+
+
+def authenticate(*, tenant_id: int, username: str, password: str, remote_addr: str | None,
+                 max_failures: int, window: int) -> Account | None:
+    """Check a username and password; throttled per account and per address.
+
+    A wrong password returns None rather than raising, so the caller's transaction commits the
+    failure count; too many failures raise `TooManyAttempts` before anything is checked.
+    """
+    keys = [f"account:{tenant_id}:{username.lower()}"]
+    if remote_addr:
+        keys.append(f"addr:{remote_addr}")
+    check_throttle(keys, max_failures=max_failures, window=window)
+    account = db.session.scalar(
+        sa.select(Account).where(Account.tenant_id == tenant_id, Account.username == username)
+    )
+    ok = verify_password(account.password_hash if account else None, password)
+    if not ok or account is None or not account.is_active or account.is_service:
+        note_failure(keys, window=window)
+        return None
+    clear_failures(keys)
+    account.last_login_at = utcnow()
+    if _hasher.check_needs_rehash(account.password_hash or ""):
+        account.password_hash = hash_password(password)
+    return account
+
+
+def load_principal(account: Account, scopes: frozenset[str] = frozenset({"read", "write"})
+                   ) -> Principal:
+    grants = db.session.execute(
+        sa.select(Grant.role, Grant.org_code).where(Grant.account_id == account.id)
+    ).all()
+    return Principal(account_id=account.id, tenant_id=account.tenant_id,
+                     username=account.username, member_id=account.member_id,
+                     grants=tuple((Role(r), c) for r, c in grants), scopes=scopes)
+
+
+def change_password(account: Account, *, current: str, new: str) -> None:
+    if not verify_password(account.password_hash, current):
+        raise InvalidInput("The current password is wrong.",
+                           errors={"current_password": ["The current password is wrong."]})
+    validate_password(new)
+    account.password_hash = hash_password(new)
+
+
+def validate_password(password: str, field: str = "password") -> None:
+    if len(password) < 10:
+        raise InvalidInput("The password is too short.",
+                           errors={field: ["Use at least 10 characters."]})
+
+
+def _member_code(member_id: int) -> str:
+    code = db.session.scalar(sa.select(Member.org_code).where(Member.id == member_id))
+    if code is None:
+        raise NotFound("No such member.")
+    return code
+
+
+def create_account(principal: Principal, *, username: str, display_name: str,
+                   password: str, email: str | None = None,
+                   member_id: int | None = None) -> Account:
+    """Tenant administrators create any account; org administrators create members' logins."""
+    if member_id is not None:
+        code = _member_code(member_id)
+        require_reach(principal, Role.org_admin, code)
+        if db.session.scalar(sa.select(Account.id).where(Account.member_id == member_id)):
+            raise Conflict("This member already has an account.")
+    elif not principal.prefixes(Role.tenant_admin):
+        raise Forbidden("Only tenant administrators create accounts not linked to a member.")
+    validate_password(password)
+    exists = db.session.scalar(sa.select(Account.id).where(Account.username == username))
+    if exists:
+        raise Conflict("This username is taken.", errors={"username": ["Taken."]})
+    account = Account(username=username, display_name=display_name, email=email,
+                      member_id=member_id, password_hash=hash_password(password))
+    db.session.add(account)
+    db.session.flush()
+    return account
+
+
+def _visible_accounts(principal: Principal) -> sa.Select[tuple[Account]]:
+    stmt = sa.select(Account)
+    if principal.prefixes(Role.tenant_admin):
+        return stmt
+    prefixes = principal.prefixes(Role.org_admin)
+    return stmt.join(Member, Member.id == Account.member_id).where(
+        within(Member.org_code, prefixes))
+
+
+def list_accounts(principal: Principal) -> Sequence[Account]:
+    if not principal.prefixes(Role.org_admin):
+        raise Forbidden("Listing accounts needs an administrator role.")
+    return db.session.scalars(_visible_accounts(principal).order_by(Account.id)).all()
+
+
+def get_account(principal: Principal, account_id: int) -> Account:
+    account = db.session.scalar(_visible_accounts(principal).where(Account.id == account_id))
+    if account is None:
+        raise NotFound("No such account.")
+    return account
+
+
+def set_account_active(principal: Principal, account_id: int, *, is_active: bool) -> Account:
+    account = get_account(principal, account_id)
+    if account.id == principal.account_id and not is_active:
+        raise Conflict("You cannot disable your own account.")
+    account.is_active = is_active
+    return account
+

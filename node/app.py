@@ -1,0 +1,79 @@
+"""The node application factory: a flat, ordered list of steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, abort, send_from_directory
+
+from node.accounts.routes import blp as accounts_blp
+from node.accounts.routes import me_blp as me_account_blp
+from node.audit import recording
+from node.audit.routes import blp as audit_blp
+from node.auth import bearer
+from node.db import db
+from node.grants.routes import blp as grants_blp
+from node.members.identity import configure_identity
+from node.members.routes import blp as members_blp
+from node.members.routes import me_blp as me_member_blp
+from node.meta.routes import VERSION
+from node.meta.routes import blp as meta_blp
+from node.orgs.routes import blp as orgs_blp
+from node.settings import NodeSettings
+from node.tenants import scoping
+from shared.web.api import Api
+
+BLUEPRINTS = (meta_blp, orgs_blp, members_blp, me_member_blp, accounts_blp, me_account_blp,
+              grants_blp, audit_blp)
+
+
+def create_app(settings: NodeSettings | None = None) -> Flask:
+    settings = settings or NodeSettings.from_env()
+    app = Flask(__name__, instance_relative_config=False)
+    app.extensions["node"] = settings
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not settings.debug,
+        MAX_CONTENT_LENGTH=50 * 1024 * 1024,
+        API_TITLE="partynet node API",
+        API_VERSION=VERSION,
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="/api/vendor/swagger-ui/",
+        API_SPEC_OPTIONS={
+            "components": {"securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+            }},
+            "security": [{"bearer": []}],
+            "info": {"description": "Organizations, members and tiered authorization of a "
+                                    "partynet node. Errors are RFC 9457 problem+json."},
+        },
+    )
+    configure_identity(settings.pii_key, settings.pii_old_keys, settings.identity_hash_key)
+    if db.engine is None or str(db.engine.url) != settings.database_url:
+        db.configure(settings.database_url)
+    scoping.install(db.session.session_factory)
+    recording.install(db.session.session_factory)
+    app.teardown_appcontext(lambda _exc: db.session.remove())
+    bearer.init_app(app)
+    api = Api(app)
+    for blp in BLUEPRINTS:
+        api.register_blueprint(blp)
+    _serve_vendor(app, settings)
+    return app
+
+
+def _serve_vendor(app: Flask, settings: NodeSettings) -> None:
+    """Front-end packages installed from the npm registry at setup; never a CDN."""
+    root = Path(settings.vendor_dir).resolve()
+    packages = {"swagger-ui": root / "swagger-ui-dist"}
+
+    @app.get("/api/vendor/<package>/<path:filename>")
+    def vendor(package: str, filename: str):  # type: ignore[no-untyped-def]
+        if package not in packages:
+            abort(404)
+        return send_from_directory(packages[package], filename, max_age=86400)

@@ -1,0 +1,169 @@
+"""`partynet node ...`: operator commands. Each is thin: parse, one transaction, a service."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+
+from node import migrate
+from node.db import db
+from node.settings import NodeSettings
+from shared.db import transaction
+from shared.errors import DomainError
+from shared.identity import generate_key_b64
+from shared.settings import SettingsError
+
+
+def load_env_file(path: Path) -> None:
+    """KEY=VALUE lines, without overriding what the environment already says."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            os.environ.setdefault(key.strip(), value.strip())
+
+
+def make_app() -> Flask:
+    from node.app import create_app
+
+    try:
+        return create_app(NodeSettings.from_env())
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def fail_on_domain_error(fn: Any) -> Any:
+    """Show a domain error as a one-line CLI error instead of a traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as exc:
+            details = "".join(f"\n  {k}: {'; '.join(map(str, v))}"
+                              for k, v in (exc.errors or {}).items())
+            raise click.ClickException(f"{exc}{details}") from None
+
+    return wrapper
+
+
+@click.group()
+@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="NODE_ENV_FILE", help="Read NODE_* settings from this file first.")
+def cli(env_file: Path | None) -> None:
+    """Run and operate a partynet node."""
+    if env_file is not None and env_file.exists():
+        load_env_file(env_file)
+
+
+@cli.command("keygen")
+def keygen() -> None:
+    """Print fresh random secrets as NODE_* lines for an environment file."""
+    click.echo(f"NODE_SECRET_KEY={secrets.token_urlsafe(32)}")
+    click.echo(f"NODE_PII_KEY={generate_key_b64()}")
+    click.echo(f"NODE_IDENTITY_HASH_KEY={secrets.token_urlsafe(32)}")
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Database schema (Alembic, the node's own migration tree)."""
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    make_app()
+    assert db.engine is not None
+    migrate.upgrade(db.engine, revision)
+    click.echo(f"database at {revision}")
+
+
+@db_group.command("check")
+def db_check() -> None:
+    """Fail if the models and the migrations disagree (alembic check)."""
+    from alembic import command
+
+    make_app()
+    assert db.engine is not None
+    with db.engine.connect() as connection:
+        command.check(migrate.alembic_config(connection=connection))
+    click.echo("models and migrations agree")
+
+
+@db_group.command("revision")
+@click.option("-m", "--message", required=True, help="Imperative slug, e.g. 'add member photo'.")
+def db_revision(message: str) -> None:
+    """Autogenerate a migration from the models (developers)."""
+    from alembic import command
+
+    make_app()
+    assert db.engine is not None
+    with db.engine.connect() as connection:
+        config = migrate.alembic_config(connection=connection)
+        command.revision(config, message=message, autogenerate=True)
+
+
+@cli.group("tenant")
+def tenant_group() -> None:
+    """Tenants hosted by this node."""
+
+
+@tenant_group.command("create")
+@click.option("--slug", required=True, help="Short name used in URLs, e.g. dadukou.")
+@click.option("--name", required=True, help="Display name, e.g. 中共大渡口区委.")
+@click.option("--code-prefix", required=True,
+              help="Root org code prefix from the hub (starts with the GB/T 2260 code).")
+@click.option("--admin-username", required=True)
+@click.option("--admin-password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--host", default=None, help="Host name that serves this tenant's site.")
+@click.option("--root-org-name", default=None)
+@fail_on_domain_error
+def tenant_create(**options: Any) -> None:
+    """Create a tenant with its root organization and first administrator."""
+    from node.audit.recording import acting_as
+    from node.tenants.services import create_tenant
+
+    make_app()
+    with acting_as("cli"), transaction(db):
+        tenant = create_tenant(**options)
+    click.echo(f"created tenant {tenant.slug} (id {tenant.id}, prefix {tenant.code_prefix})")
+
+
+@tenant_group.command("list")
+def tenant_list() -> None:
+    """List tenants."""
+    from node.tenants.services import list_tenants
+
+    make_app()
+    for tenant in list_tenants():
+        click.echo(f"{tenant.id}\t{tenant.slug}\t{tenant.code_prefix}\t{tenant.name}")
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+@click.option("--workers", default=2, type=int, help="gunicorn worker processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the node with gunicorn (production-style)."""
+    from gunicorn.app.base import BaseApplication
+
+    app = make_app()
+
+    class _Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", 4)
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Flask:
+            return app
+
+    _Server().run()

@@ -1,0 +1,305 @@
+"""Members: registration, the pipeline and status with dated history, search and the card."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from node.audit.recording import record
+from node.auth.principal import Principal
+from node.auth.reach import require_reach, within
+from node.db import db
+from node.grants.models import Role
+from node.members.identity import identity
+from node.members.models import (
+    SELF_DECLARED_FIELDS,
+    STAGE_ORDER,
+    ActivityEntry,
+    Gender,
+    Member,
+    OrgChange,
+    Stage,
+    StageChange,
+    Status,
+    StatusChange,
+)
+from node.orgs.models import Org, OrgKind
+from node.tenants.models import Tenant
+from shared import identity as nid
+from shared.errors import Conflict, InvalidInput, NotFound
+
+MEMBER_SEQ_WIDTH = 8
+#: Statuses set by other workflows (transfers), not by a direct status change.
+WORKFLOW_STATUSES = frozenset({Status.transferred_out})
+_NATIONAL_ID_RE = re.compile(r"^\d{15}$|^\d{17}[\dXx]$")
+
+
+def allocate_member_numbers(tenant: Tenant, count: int) -> list[str]:
+    """Network-unique numbers: the tenant's (prefix-free) code prefix and a sequence."""
+    db.session.refresh(tenant, with_for_update=True)
+    start = tenant.next_member_seq + 1
+    tenant.next_member_seq += count
+    return [f"{tenant.code_prefix}{seq:0{MEMBER_SEQ_WIDTH}d}" for seq in range(start, start + count)]
+
+
+def check_member_org(org: Org) -> None:
+    if org.is_dissolved:
+        raise InvalidInput("The organization is dissolved.", errors={"org_id": ["Dissolved."]})
+    if org.kind == OrgKind.group:
+        raise InvalidInput("Members belong to a branch, not to a party group.",
+                           errors={"org_id": ["A party group cannot hold members."]})
+
+
+def _org_in_reach(principal: Principal, org_id: int, role: Role, field: str = "org_id") -> Org:
+    org = db.session.get(Org, org_id)
+    if org is None or not principal.can(role, org.code):
+        raise InvalidInput("No such organization in your scope.",
+                           errors={field: ["Unknown organization."]})
+    return org
+
+
+def parse_national_id(raw: str, field: str = "national_id") -> str:
+    try:
+        return nid.normalize_national_id(raw)
+    except nid.InvalidNationalId as exc:
+        raise InvalidInput("The national ID number is not valid.",
+                           errors={field: [str(exc)]}) from None
+
+
+def create_member(principal: Principal, tenant: Tenant, data: dict[str, Any]) -> Member:
+    org = _org_in_reach(principal, data.pop("org_id"), Role.org_admin)
+    check_member_org(org)
+    national_id = parse_national_id(data.pop("national_id"))
+    digest = identity().hasher.hash(national_id)
+    if db.session.scalar(sa.select(Member.id).where(Member.national_id_hash == digest)):
+        raise Conflict("A member with this national ID is already registered.",
+                       errors={"national_id": ["Already registered."]})
+    stage = data.pop("stage")
+    effective_on = data.pop("stage_since", None) or dt.date.today()
+    member = Member(
+        member_number=allocate_member_numbers(tenant, 1)[0], org_id=org.id, org_code=org.code,
+        gender=Gender(nid.gender(national_id)), birth_date=nid.birth_date(national_id),
+        national_id_cipher=identity().cipher.encrypt(national_id), national_id_hash=digest,
+        national_id_masked=nid.mask_national_id(national_id), stage=stage,
+        status=Status.active, **data)
+    db.session.add(member)
+    db.session.flush()
+    db.session.add_all([
+        StageChange(member_id=member.id, from_stage=None, to_stage=stage,
+                    effective_on=effective_on, note="registered"),
+        StatusChange(member_id=member.id, from_status=None, to_status=Status.active,
+                     effective_on=effective_on, reason="registered"),
+        OrgChange(member_id=member.id, from_org_id=None, to_org_id=org.id,
+                  effective_on=effective_on, reason="registered"),
+    ])
+    db.session.flush()
+    return member
+
+
+def get_member(principal: Principal, member_id: int, role: Role = Role.org_viewer) -> Member:
+    """A member within reach for `role`; anything else is 404."""
+    member = db.session.get(Member, member_id)
+    if member is None:
+        raise NotFound("No such member.")
+    require_reach(principal, role, member.org_code)
+    return member
+
+
+def own_member(principal: Principal) -> Member:
+    if principal.member_id is None:
+        raise NotFound("This account is not linked to a member record.")
+    member = db.session.get(Member, principal.member_id)
+    if member is None:
+        raise NotFound("This account is not linked to a member record.")
+    return member
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberFilter:
+    org_id: int | None = None
+    subtree: bool = True
+    stage: Stage | None = None
+    status: Status | None = None
+    q: str | None = None
+
+
+def member_query(principal: Principal, flt: MemberFilter) -> sa.Select[tuple[Member]]:
+    """Members the principal may read, filtered; the subtree test is an index range on org_code."""
+    stmt = sa.select(Member).where(within(Member.org_code, principal.prefixes(Role.org_viewer)))
+    if flt.org_id is not None:
+        org = db.session.get(Org, flt.org_id)
+        if org is None or not principal.can(Role.org_viewer, org.code):
+            raise NotFound("No such organization.")
+        stmt = stmt.where(within(Member.org_code, [org.code]) if flt.subtree
+                          else Member.org_id == org.id)
+    if flt.stage is not None:
+        stmt = stmt.where(Member.stage == flt.stage)
+    if flt.status is not None:
+        stmt = stmt.where(Member.status == flt.status)
+    if flt.q:
+        q = flt.q.strip()
+        if _NATIONAL_ID_RE.match(q):
+            try:
+                stmt = stmt.where(Member.national_id_hash == identity().hasher.hash(q))
+            except nid.InvalidNationalId:
+                stmt = stmt.where(sa.false())
+        elif q.isdigit():
+            stmt = stmt.where(Member.member_number.startswith(q, autoescape=True))
+        else:
+            stmt = stmt.where(Member.name.contains(q, autoescape=True))
+    return stmt
+
+
+def list_members(principal: Principal, flt: MemberFilter, *, after_id: int | None,
+                 limit: int) -> Sequence[Member]:
+    stmt = member_query(principal, flt).order_by(Member.id).limit(limit)
+    if after_id is not None:
+        stmt = stmt.where(Member.id > after_id)
+    return db.session.scalars(stmt).all()
+
+
+ADMIN_FIELDS = frozenset({"name", "ethnicity", "education", "applied_on", "admitted_on",
+                          "full_on"}) | frozenset(SELF_DECLARED_FIELDS)
+
+
+def update_member(principal: Principal, member: Member, data: dict[str, Any]) -> Member:
+    require_reach(principal, Role.org_admin, member.org_code)
+    unknown = set(data) - ADMIN_FIELDS
+    if unknown:
+        raise InvalidInput("These fields cannot be changed here.",
+                           errors={k: ["Not editable."] for k in sorted(unknown)})
+    for key, value in data.items():
+        setattr(member, key, value)
+    db.session.flush()
+    return member
+
+
+def update_self_declared(member: Member, data: dict[str, Any]) -> Member:
+    """The member tier of maintenance: only self-declared fields."""
+    unknown = set(data) - set(SELF_DECLARED_FIELDS)
+    if unknown:
+        raise InvalidInput("Only your contact details can be changed here.",
+                           errors={k: ["Maintained by your branch."] for k in sorted(unknown)})
+    for key, value in data.items():
+        setattr(member, key, value)
+    db.session.flush()
+    return member
+
+
+def _months_between(start: dt.date, end: dt.date) -> int:
+    return (end.year - start.year) * 12 + end.month - start.month - (end.day < start.day)
+
+
+def stage_warnings(member: Member, to_stage: Stage, effective_on: dt.date) -> list[str]:
+    """Pipeline time rules (DOMAIN.md): reported, not enforced."""
+    last = db.session.scalar(
+        sa.select(StageChange.effective_on).where(StageChange.member_id == member.id)
+        .order_by(StageChange.effective_on.desc(), StageChange.id.desc()).limit(1))
+    warnings = []
+    needed = {Stage.activist: 6, Stage.candidate: 12, Stage.full: 12}.get(to_stage)
+    if needed and last and _months_between(last, effective_on) < needed:
+        warnings.append(f"Normally at least {needed} months in the "
+                        f"{member.stage.value} stage; it has been "
+                        f"{_months_between(last, effective_on)}.")
+    if to_stage == Stage.activist and _months_between(member.birth_date, effective_on) < 18 * 12:
+        warnings.append("Applicants must be at least 18 years old.")
+    return warnings
+
+
+def change_stage(principal: Principal, member: Member, *, to_stage: Stage,
+                 effective_on: dt.date, note: str | None) -> list[str]:
+    """Advance one step in the pipeline; the history keeps the date of every step."""
+    require_reach(principal, Role.org_admin, member.org_code)
+    current = STAGE_ORDER.index(member.stage)
+    if STAGE_ORDER.index(to_stage) != current + 1:
+        raise Conflict(f"A {member.stage.value} can only become a "
+                       f"{STAGE_ORDER[current + 1].value if current + 1 < len(STAGE_ORDER) else '—'}.",
+                       errors={"to_stage": ["Not the next stage."]})
+    if effective_on > dt.date.today():
+        raise InvalidInput("The date is in the future.", errors={"effective_on": ["Future."]})
+    warnings = stage_warnings(member, to_stage, effective_on)
+    db.session.add(StageChange(member_id=member.id, from_stage=member.stage, to_stage=to_stage,
+                               effective_on=effective_on, note=note))
+    member.stage = to_stage
+    if to_stage == Stage.probationary:
+        member.admitted_on = effective_on
+    elif to_stage == Stage.full:
+        member.full_on = effective_on
+    db.session.flush()
+    return warnings
+
+
+def change_status(principal: Principal, member: Member, *, to_status: Status,
+                  effective_on: dt.date, reason: str | None) -> Member:
+    require_reach(principal, Role.org_admin, member.org_code)
+    if to_status in WORKFLOW_STATUSES or member.status in WORKFLOW_STATUSES:
+        raise Conflict("Transfers change this status, not a direct edit.",
+                       errors={"to_status": ["Set by the transfer workflow."]})
+    if to_status == member.status:
+        raise Conflict("The member already has this status.", errors={"to_status": ["Same."]})
+    db.session.add(StatusChange(member_id=member.id, from_status=member.status,
+                                to_status=to_status, effective_on=effective_on, reason=reason))
+    member.status = to_status
+    db.session.flush()
+    return member
+
+
+def move_member(principal: Principal, member: Member, *, to_org_id: int, effective_on: dt.date,
+                reason: str | None) -> Member:
+    """Move within the tenant: needs administration of both the old and the new org."""
+    require_reach(principal, Role.org_admin, member.org_code)
+    org = _org_in_reach(principal, to_org_id, Role.org_admin, "to_org_id")
+    check_member_org(org)
+    if org.id == member.org_id:
+        raise Conflict("The member is already in this organization.")
+    db.session.add(OrgChange(member_id=member.id, from_org_id=member.org_id, to_org_id=org.id,
+                             effective_on=effective_on, reason=reason))
+    member.org_id, member.org_code = org.id, org.code
+    db.session.flush()
+    return member
+
+
+def reveal_national_id(principal: Principal, member: Member) -> str:
+    """Decrypt for an administrator; every reveal is audited."""
+    require_reach(principal, Role.org_admin, member.org_code)
+    record(db.session(), action="member.reveal_national_id", entity_type="member",
+           entity_id=member.id, scope_code=member.org_code, before=None, after=None)
+    return identity().cipher.decrypt(member.national_id_cipher)
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivityCard:
+    member: Member
+    org: Org
+    stages: Sequence[StageChange]
+    statuses: Sequence[StatusChange]
+    orgs: Sequence[tuple[OrgChange, str | None, str]]
+    activities: Sequence[ActivityEntry]
+
+
+def activity_card(member: Member) -> ActivityCard:
+    """The member's electronic activity card: record, stages, org history, activities."""
+    stages = db.session.scalars(sa.select(StageChange).where(StageChange.member_id == member.id)
+                                .order_by(StageChange.effective_on, StageChange.id)).all()
+    statuses = db.session.scalars(sa.select(StatusChange)
+                                  .where(StatusChange.member_id == member.id)
+                                  .order_by(StatusChange.effective_on, StatusChange.id)).all()
+    from_org, to_org = sa.orm.aliased(Org), sa.orm.aliased(Org)
+    orgs = db.session.execute(
+        sa.select(OrgChange, from_org.name, to_org.name)
+        .join(to_org, to_org.id == OrgChange.to_org_id)
+        .outerjoin(from_org, from_org.id == OrgChange.from_org_id)
+        .where(OrgChange.member_id == member.id)
+        .order_by(OrgChange.effective_on, OrgChange.id)).tuples().all()
+    activities = db.session.scalars(sa.select(ActivityEntry)
+                                    .where(ActivityEntry.member_id == member.id)
+                                    .order_by(ActivityEntry.occurred_on.desc())
+                                    .limit(200)).all()
+    org = db.session.get(Org, member.org_id)
+    assert org is not None
+    return ActivityCard(member, org, stages, statuses, orgs, activities)

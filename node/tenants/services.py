@@ -1,0 +1,94 @@
+"""Tenants are created by the node operator (CLI), each with a root org and an administrator."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from node.accounts.models import Account
+from node.accounts.services import hash_password
+from node.db import db
+from node.grants.models import Grant, Role
+from node.orgs.models import Org, OrgKind
+from node.tenants.models import Tenant
+from node.tenants.scoping import all_tenants, tenant_context
+from shared.codes import CodeError, overlapping, validate_root_prefix
+from shared.errors import Conflict, InvalidInput, NotFound
+
+SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
+
+
+def create_tenant(*, slug: str, name: str, code_prefix: str, admin_username: str,
+                  admin_password: str, root_org_name: str | None = None,
+                  host: str | None = None) -> Tenant:
+    session = db.session()
+    errors: dict[str, list[str]] = {}
+    if not SLUG_RE.match(slug):
+        errors["slug"] = ["Use 2–40 lowercase letters, digits or hyphens, starting with a letter."]
+    try:
+        validate_root_prefix(code_prefix)
+    except CodeError as exc:
+        errors["code_prefix"] = [str(exc)]
+    if len(admin_password) < 10:
+        errors["admin_password"] = ["At least 10 characters."]
+    if errors:
+        raise InvalidInput("The tenant cannot be created.", errors=errors)
+    with all_tenants():
+        existing = session.execute(sa.select(Tenant.slug, Tenant.code_prefix, Tenant.host)).all()
+    if any(row.slug == slug for row in existing):
+        raise Conflict(f"A tenant with slug {slug!r} exists.")
+    if host and any(row.host == host for row in existing):
+        raise Conflict(f"Host {host!r} already belongs to a tenant.")
+    clash = overlapping(code_prefix, [row.code_prefix for row in existing])
+    if clash:
+        raise Conflict(f"Code prefix {code_prefix} overlaps tenant prefix {clash}.")
+    tenant = Tenant(slug=slug, name=name, code_prefix=code_prefix, host=host, rules={})
+    session.add(tenant)
+    session.flush()
+    with tenant_context(tenant.id):
+        root = Org(code=code_prefix, kind=OrgKind.committee, name=root_org_name or name, depth=0)
+        session.add(root)
+        admin = Account(username=admin_username, display_name=admin_username,
+                        password_hash=hash_password(admin_password))
+        session.add(admin)
+        session.flush()
+        session.add(Grant(account_id=admin.id, role=Role.tenant_admin, org_id=root.id,
+                          org_code=root.code))
+        session.flush()
+    return tenant
+
+
+def list_tenants() -> Sequence[Tenant]:
+    with all_tenants():
+        return db.session.scalars(sa.select(Tenant).order_by(Tenant.id)).all()
+
+
+def get_tenant_by_slug(slug: str) -> Tenant:
+    with all_tenants():
+        tenant = db.session.scalar(sa.select(Tenant).where(Tenant.slug == slug))
+    if tenant is None:
+        raise NotFound(f"No tenant {slug!r}.")
+    return tenant
+
+
+def get_tenant_by_host(host: str) -> Tenant | None:
+    with all_tenants():
+        return db.session.scalar(sa.select(Tenant).where(Tenant.host == host))
+
+
+def root_org(tenant: Tenant) -> Org:
+    with tenant_context(tenant.id):
+        return db.session.scalars(sa.select(Org).where(Org.code == tenant.code_prefix)).one()
+
+
+def current_tenant() -> Tenant:
+    """The tenant of the current context (set from the token or the site's host)."""
+    from node.tenants.scoping import current_tenant_id
+
+    tenant_id = current_tenant_id()
+    tenant = db.session.get(Tenant, tenant_id) if tenant_id is not None else None
+    if tenant is None:
+        raise NotFound("No tenant here.")
+    return tenant

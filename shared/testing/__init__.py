@@ -1,0 +1,1 @@
+"""Test support shared by hub and node test suites (a pytest plugin)."""

@@ -1,0 +1,1 @@
+"""Flask glue shared by hub and node: the API class, problem+json errors, pagination."""

@@ -1,0 +1,68 @@
+"""The single customisation point of flask-smorest for the whole project.
+
+API errors are problem+json; pages outside the API get the app's own HTML error handlers, so
+`Api` only takes over errors for requests under its URL prefixes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import flask_smorest
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from shared.errors import DomainError
+from shared.web import problems
+
+
+def schema_name_resolver(schema: Any) -> str:
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__
+    if name.endswith("Schema"):
+        name = name[: -len("Schema")]
+    if not isinstance(schema, type) and getattr(schema, "partial", False):
+        name += "Partial"
+    return name
+
+
+class Api(flask_smorest.Api):
+    ERROR_SCHEMA = problems.ProblemSchema
+    #: Path prefixes answered with problem+json; other paths fall back to `html_error`.
+    api_prefixes: tuple[str, ...] = ("/api", "/oauth", "/healthz", "/readyz")
+    html_error: Callable[[int, str], Response | tuple[str, int]] | None = None
+
+    def init_app(self, app: Flask, *, spec_kwargs: dict[str, Any] | None = None) -> None:
+        spec_kwargs = dict(spec_kwargs or self._spec_kwargs or {})
+        spec_kwargs.setdefault("marshmallow_plugin",
+                               MarshmallowPlugin(schema_name_resolver=schema_name_resolver))
+        super().init_app(app, spec_kwargs=spec_kwargs)
+        app.register_error_handler(DomainError, self.handle_domain_error)
+        app.register_error_handler(Exception, self.handle_unexpected)
+
+    def _is_api_request(self) -> bool:
+        return request.path.startswith(self.api_prefixes)
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        if not self._is_api_request() and self.html_error is not None:
+            return self.html_error(error.code or 500, error.name)
+        return problems.from_http_exception(error)
+
+    def handle_domain_error(self, error: DomainError) -> Any:
+        if not self._is_api_request() and self.html_error is not None:
+            return self.html_error(error.status, str(error))
+        return problems.from_domain_error(error)
+
+    def handle_unexpected(self, error: Exception) -> Any:
+        if isinstance(error, HTTPException):
+            return self.handle_http_exception(error)
+        response = problems.from_unexpected(error)
+        if not self._is_api_request() and self.html_error is not None:
+            return self.html_error(500, "Internal server error")
+        return response
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """Project blueprint: documents the problem responses every endpoint may give."""

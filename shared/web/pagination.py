@@ -1,0 +1,56 @@
+"""Cursor (keyset) pagination: constant cost per page however deep, no COUNT over the subtree.
+
+A page answers `{"items": [...], "next_cursor": "..."}`; the cursor is opaque to clients and also
+given in a `Link: <...>; rel="next"` header.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+import marshmallow as ma
+from flask import request
+
+from shared.errors import InvalidInput
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+class CursorPageArgsSchema(ma.Schema):
+    limit = ma.fields.Integer(load_default=DEFAULT_LIMIT,
+                              validate=ma.validate.Range(min=1, max=MAX_LIMIT))
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=200))
+
+
+def encode_cursor(values: list[Any]) -> str:
+    raw = json.dumps(values, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, types: tuple[type, ...]) -> list[Any] | None:
+    """Decode a cursor made by `encode_cursor`; anything else is a 422, never a 500."""
+    if not cursor:
+        return None
+    invalid = InvalidInput("The cursor is not valid.", errors={"cursor": ["Invalid cursor."]})
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise invalid from None
+    if not isinstance(values, list) or len(values) != len(types):
+        raise invalid
+    if not all(type(v) is t for v, t in zip(values, types, strict=True)):
+        raise invalid
+    return values
+
+
+def page_link(next_cursor: str | None) -> dict[str, str]:
+    if not next_cursor:
+        return {}
+    args = request.args.to_dict()
+    args["cursor"] = next_cursor
+    return {"Link": f'<{request.base_url}?{urlencode(args)}>; rel="next"'}

@@ -1,0 +1,1 @@
+"""Suite-wide fixtures: the node test world is in tests/node/conftest.py."""
