@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from node.db import db
 from shared.db.session import transactional as _transactional
+
 #: Wrap a mutating view or command: one transaction, committed at the edge.
 transactional = _transactional(db)

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import re
 
+from shared.identity import PROVINCE_CODES
+
 SEGMENT_WIDTH = 3
 MAX_CODE_LENGTH = 64
 _PREFIX_RE = re.compile(r"^\d{6,12}$")
-PROVINCES = frozenset(
-    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 "
-    "61 62 63 64 65 71 81 82".split()
-)
 
 
 class CodeError(ValueError):
@@ -29,7 +27,7 @@ def validate_root_prefix(prefix: str) -> str:
     """A tenant root prefix: 6–12 digits starting with a GB/T 2260 division code."""
     if not _PREFIX_RE.match(prefix):
         raise CodeError("a code prefix is 6 to 12 digits")
-    if prefix[:2] not in PROVINCES:
+    if prefix[:2] not in PROVINCE_CODES:
         raise CodeError("a code prefix must begin with a GB/T 2260 administrative division code")
     return prefix
 

@@ -27,7 +27,7 @@ from node.members.schemas import (
 )
 from node.tenants.services import current_tenant
 from shared.web.api import Blueprint
-from shared.web.pagination import decode_cursor, encode_cursor
+from shared.web.pagination import decode_cursor, encode_cursor, page
 
 blp = Blueprint("members", __name__, url_prefix="/api/members",
                 description="Members: pipeline stage, status, history and the activity card.")
@@ -37,11 +37,11 @@ me_blp = Blueprint("me", __name__, url_prefix="/api/me",
 
 def card_payload(member: Member) -> dict[str, Any]:
     card = services.activity_card(member)
-    admitted = member.admitted_on
-    today = dt.date.today()
+    admitted, today = member.admitted_on, dt.date.today()
     age = None
     if admitted:
-        age = today.year - admitted.year - ((today.month, today.day) < (admitted.month, admitted.day))
+        age = today.year - admitted.year - ((today.month, today.day)
+                                            < (admitted.month, admitted.day))
     return {
         "member": member,
         "org_name": card.org.name,
@@ -60,7 +60,7 @@ def card_payload(member: Member) -> dict[str, Any]:
 class Members(MethodView):
     @blp.arguments(MemberQueryArgsSchema, location="query")
     @blp.response(200, MemberPageSchema)
-    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+    def get(self, args: dict[str, Any]) -> Any:
         """Search members within your reach (by org subtree, stage, status, name, number or ID)"""
         after = decode_cursor(args.pop("cursor"), (int,))
         limit = args.pop("limit")
@@ -68,7 +68,7 @@ class Members(MethodView):
         items = services.list_members(current_principal(), flt,
                                       after_id=int(after[0]) if after else None, limit=limit)
         next_cursor = encode_cursor([items[-1].id]) if len(items) == limit else None
-        return {"items": items, "next_cursor": next_cursor}
+        return page(items, next_cursor)
 
     @blp.arguments(MemberCreateSchema)
     @blp.response(201, MemberSchema)

@@ -23,8 +23,9 @@ class MemberSchema(ma.Schema):
     birth_date = fields.Date()
     ethnicity = fields.String(allow_none=True)
     education = fields.Enum(Education, allow_none=True)
-    national_id = fields.String(attribute="national_id_masked",
-                                metadata={"description": "Masked; reveal is a separate, audited call"})
+    national_id = fields.String(
+        attribute="national_id_masked",
+        metadata={"description": "Masked; revealing it is a separate, audited call"})
     stage = fields.Enum(Stage)
     status = fields.Enum(Status)
     applied_on = fields.Date(allow_none=True)

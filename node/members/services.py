@@ -44,7 +44,8 @@ def allocate_member_numbers(tenant: Tenant, count: int) -> list[str]:
     db.session.refresh(tenant, with_for_update=True)
     start = tenant.next_member_seq + 1
     tenant.next_member_seq += count
-    return [f"{tenant.code_prefix}{seq:0{MEMBER_SEQ_WIDTH}d}" for seq in range(start, start + count)]
+    return [f"{tenant.code_prefix}{seq:0{MEMBER_SEQ_WIDTH}d}"
+            for seq in range(start, start + count)]
 
 
 def check_member_org(org: Org) -> None:
@@ -216,9 +217,12 @@ def change_stage(principal: Principal, member: Member, *, to_stage: Stage,
     """Advance one step in the pipeline; the history keeps the date of every step."""
     require_reach(principal, Role.org_admin, member.org_code)
     current = STAGE_ORDER.index(member.stage)
+    if current + 1 == len(STAGE_ORDER):
+        raise Conflict("A full member has no further stage.",
+                       errors={"to_stage": ["Already a full member."]})
     if STAGE_ORDER.index(to_stage) != current + 1:
         raise Conflict(f"A {member.stage.value} can only become a "
-                       f"{STAGE_ORDER[current + 1].value if current + 1 < len(STAGE_ORDER) else '—'}.",
+                       f"{STAGE_ORDER[current + 1].value}.",
                        errors={"to_stage": ["Not the next stage."]})
     if effective_on > dt.date.today():
         raise InvalidInput("The date is in the future.", errors={"effective_on": ["Future."]})

@@ -24,7 +24,7 @@ from node.orgs.schemas import (
 )
 from node.tenants.services import current_tenant
 from shared.web.api import Blueprint
-from shared.web.pagination import decode_cursor, encode_cursor
+from shared.web.pagination import decode_cursor, encode_cursor, page
 
 blp = Blueprint("orgs", __name__, url_prefix="/api/orgs",
                 description="The organization tree with unified codes.")
@@ -39,7 +39,7 @@ def _detail(org: Any) -> dict[str, Any]:
 class Orgs(MethodView):
     @blp.arguments(OrgQueryArgsSchema, location="query")
     @blp.response(200, OrgPageSchema)
-    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+    def get(self, args: dict[str, Any]) -> Any:
         """List organizations in code order (a depth-first walk of the tree)"""
         current_principal()
         after = decode_cursor(args.pop("cursor"), (str,))
@@ -49,7 +49,7 @@ class Orgs(MethodView):
                                    include_dissolved=args["include_dissolved"],
                                    after_code=str(after[0]) if after else None, limit=limit)
         next_cursor = encode_cursor([items[-1].code]) if len(items) == limit else None
-        return {"items": items, "next_cursor": next_cursor}
+        return page(items, next_cursor)
 
     @blp.arguments(OrgCreateSchema)
     @blp.response(201, OrgDetailSchema)

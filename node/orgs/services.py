@@ -15,9 +15,9 @@ from node.auth.reach import require_reach, require_role, within
 from node.db import db
 from node.grants.models import Grant, Role
 from node.members.models import Member, Stage, Status
-from node.orgs.models import OfficerPosition, Officer, Org, OrgKind, OrgMove
+from node.orgs.models import Officer, OfficerPosition, Org, OrgKind, OrgMove
 from node.tenants.models import Tenant
-from shared.codes import CodeError, child_code, recode, subtree_upper_bound
+from shared.codes import CodeError, child_code, subtree_upper_bound
 from shared.errors import Conflict, InvalidInput, NotFound
 
 #: Which kinds may sit under which (a group only inside a branch, and so on).
@@ -265,10 +265,10 @@ def org_warnings(org: Org, tenant: Tenant, *, today: dt.date | None = None) -> l
                                     f"A branch needs at least "
                                     f"{tenant.rule('branch_min_full_members')} full members; "
                                     f"this one has {full}."))
-        if total > tenant.rule("branch_max_members"):
+        if total > (most := tenant.rule("branch_max_members")):
             warnings.append(Warning("branch-too-large",
-                                    f"A branch normally has at most "
-                                    f"{tenant.rule('branch_max_members')} members; it has {total}."))
+                                    f"A branch normally has at most {most} members; "
+                                    f"it has {total}."))
         if full >= tenant.rule("branch_committee_threshold"):
             committee = [o for o in list_officers(org, current_only=True)
                          if o.position != OfficerPosition.group_leader]

@@ -15,8 +15,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import Mapped, ORMExecuteState, Session, declared_attr, mapped_column
-from sqlalchemy.orm import with_loader_criteria
+from sqlalchemy.orm import (
+    Mapped,
+    ORMExecuteState,
+    Session,
+    declared_attr,
+    mapped_column,
+    with_loader_criteria,
+)
 
 _ALL = -1
 _current: ContextVar[int | None] = ContextVar("partynet_tenant", default=None)
@@ -28,7 +34,7 @@ class TenantContextMissing(RuntimeError):
 
 class TenantScoped:
     @declared_attr
-    def tenant_id(cls) -> Mapped[int]:  # noqa: N805
+    def tenant_id(cls) -> Mapped[int]:
         return mapped_column(sa.ForeignKey("tenants.id"), index=True)
 
 

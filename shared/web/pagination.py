@@ -54,3 +54,8 @@ def page_link(next_cursor: str | None) -> dict[str, str]:
     args = request.args.to_dict()
     args["cursor"] = next_cursor
     return {"Link": f'<{request.base_url}?{urlencode(args)}>; rel="next"'}
+
+
+def page(items: Any, next_cursor: str | None) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """A page body with its `Link` header, as a flask-smorest view return value."""
+    return {"items": items, "next_cursor": next_cursor}, 200, page_link(next_cursor)

@@ -102,8 +102,19 @@ def session(connection: sa.Connection) -> Any:
     return db.session()
 
 
+def _detached(obj: Any) -> Any:
+    """Return `obj` loaded and detached, so requests that roll back cannot expire it."""
+    db.session.refresh(obj)
+    db.session.expunge(obj)
+    return obj
+
+
 class World:
-    """Factories for test data, built through services where invariants matter."""
+    """Factories for test data, built through services where invariants matter.
+
+    Objects come back detached with their columns loaded: tests read ids and codes freely
+    while the app's own transactions (and rollbacks) run on the same scoped session.
+    """
 
     def __init__(self) -> None:
         self._n = 0
@@ -122,7 +133,7 @@ class World:
                                    code_prefix=prefix or f"5001{n:02d}{secrets.randbelow(900) + 100}",
                                    admin_username="admin", admin_password="admin-password-1")
         db.session.commit()
-        return tenant
+        return _detached(tenant)
 
     def org(self, tenant: Tenant, parent: Any, kind: str = "branch", name: str | None = None
             ) -> Any:
@@ -134,12 +145,13 @@ class World:
                 "parent_id": parent.id, "kind": OrgKind(kind),
                 "name": name or f"{kind} {self._next()}"})
             db.session.commit()
-            return org
+            return _detached(org)
 
     def root(self, tenant: Tenant) -> Any:
         from node.tenants.services import root_org
 
-        return root_org(tenant)
+        with tenant_context(tenant.id):
+            return _detached(root_org(tenant))
 
     def root_principal(self, tenant: Tenant) -> Any:
         from node.auth.principal import Principal
@@ -152,12 +164,12 @@ class World:
         from node.members.services import create_member
 
         with tenant_context(tenant.id), acting_as("test"):
-            member = create_member(self.root_principal(tenant), tenant, {
+            member = create_member(self.root_principal(tenant), db.session.get(Tenant, tenant.id), {
                 "org_id": org.id, "name": name or f"党员{self._next()}",
                 "national_id": national_id or make_national_id(self._next()),
                 "stage": Stage(stage), **fields})
             db.session.commit()
-            return member
+            return _detached(member)
 
     def account(self, tenant: Tenant, grants: list[tuple[Role, Any]] = (),  # type: ignore[assignment]
                 member: Any = None, username: str | None = None,
@@ -175,7 +187,7 @@ class World:
                 db.session.add(Grant(account_id=account.id, role=role, org_id=org.id,
                                      org_code=org.code))
             db.session.commit()
-            return account
+            return _detached(account)
 
     def token(self, account: Any, scope: str = "read write") -> dict[str, str]:
         raw = secrets.token_urlsafe(24)
