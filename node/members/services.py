@@ -196,11 +196,27 @@ def _months_between(start: dt.date, end: dt.date) -> int:
     return (end.year - start.year) * 12 + end.month - start.month - (end.day < start.day)
 
 
-def stage_warnings(member: Member, to_stage: Stage, effective_on: dt.date) -> list[str]:
+HistoryModel = type[StageChange] | type[StatusChange] | type[OrgChange]
+
+
+def _last_date(model: HistoryModel, member: Member) -> dt.date | None:
+    return db.session.scalar(
+        sa.select(sa.func.max(model.effective_on)).where(model.member_id == member.id))
+
+
+def _check_history_date(model: HistoryModel, member: Member, effective_on: dt.date) -> None:
+    """History stays in order: no change dated before the previous one, or in the future."""
+    if effective_on > dt.date.today():
+        raise InvalidInput("The date is in the future.", errors={"effective_on": ["Future."]})
+    last = _last_date(model, member)
+    if last and effective_on < last:
+        raise InvalidInput(f"The previous change is dated {last.isoformat()}.",
+                           errors={"effective_on": ["Before the previous change."]})
+
+
+def stage_warnings(member: Member, to_stage: Stage, effective_on: dt.date,
+                   last: dt.date | None) -> list[str]:
     """Pipeline time rules (DOMAIN.md): reported, not enforced."""
-    last = db.session.scalar(
-        sa.select(StageChange.effective_on).where(StageChange.member_id == member.id)
-        .order_by(StageChange.effective_on.desc(), StageChange.id.desc()).limit(1))
     warnings = []
     needed = {Stage.activist: 6, Stage.candidate: 12, Stage.full: 12}.get(to_stage)
     if needed and last and _months_between(last, effective_on) < needed:
@@ -213,7 +229,7 @@ def stage_warnings(member: Member, to_stage: Stage, effective_on: dt.date) -> li
 
 
 def change_stage(principal: Principal, member: Member, *, to_stage: Stage,
-                 effective_on: dt.date, note: str | None) -> list[str]:
+                 effective_on: dt.date, note: str | None = None) -> list[str]:
     """Advance one step in the pipeline; the history keeps the date of every step."""
     require_reach(principal, Role.org_admin, member.org_code)
     current = STAGE_ORDER.index(member.stage)
@@ -224,9 +240,8 @@ def change_stage(principal: Principal, member: Member, *, to_stage: Stage,
         raise Conflict(f"A {member.stage.value} can only become a "
                        f"{STAGE_ORDER[current + 1].value}.",
                        errors={"to_stage": ["Not the next stage."]})
-    if effective_on > dt.date.today():
-        raise InvalidInput("The date is in the future.", errors={"effective_on": ["Future."]})
-    warnings = stage_warnings(member, to_stage, effective_on)
+    _check_history_date(StageChange, member, effective_on)
+    warnings = stage_warnings(member, to_stage, effective_on, _last_date(StageChange, member))
     db.session.add(StageChange(member_id=member.id, from_stage=member.stage, to_stage=to_stage,
                                effective_on=effective_on, note=note))
     member.stage = to_stage
@@ -239,13 +254,14 @@ def change_stage(principal: Principal, member: Member, *, to_stage: Stage,
 
 
 def change_status(principal: Principal, member: Member, *, to_status: Status,
-                  effective_on: dt.date, reason: str | None) -> Member:
+                  effective_on: dt.date, reason: str | None = None) -> Member:
     require_reach(principal, Role.org_admin, member.org_code)
     if to_status in WORKFLOW_STATUSES or member.status in WORKFLOW_STATUSES:
         raise Conflict("Transfers change this status, not a direct edit.",
                        errors={"to_status": ["Set by the transfer workflow."]})
     if to_status == member.status:
         raise Conflict("The member already has this status.", errors={"to_status": ["Same."]})
+    _check_history_date(StatusChange, member, effective_on)
     db.session.add(StatusChange(member_id=member.id, from_status=member.status,
                                 to_status=to_status, effective_on=effective_on, reason=reason))
     member.status = to_status
@@ -254,13 +270,14 @@ def change_status(principal: Principal, member: Member, *, to_status: Status,
 
 
 def move_member(principal: Principal, member: Member, *, to_org_id: int, effective_on: dt.date,
-                reason: str | None) -> Member:
+                reason: str | None = None) -> Member:
     """Move within the tenant: needs administration of both the old and the new org."""
     require_reach(principal, Role.org_admin, member.org_code)
     org = _org_in_reach(principal, to_org_id, Role.org_admin, "to_org_id")
     check_member_org(org)
     if org.id == member.org_id:
         raise Conflict("The member is already in this organization.")
+    _check_history_date(OrgChange, member, effective_on)
     db.session.add(OrgChange(member_id=member.id, from_org_id=member.org_id, to_org_id=org.id,
                              effective_on=effective_on, reason=reason))
     member.org_id, member.org_code = org.id, org.code
@@ -299,7 +316,7 @@ def activity_card(member: Member) -> ActivityCard:
         .join(to_org, to_org.id == OrgChange.to_org_id)
         .outerjoin(from_org, from_org.id == OrgChange.from_org_id)
         .where(OrgChange.member_id == member.id)
-        .order_by(OrgChange.effective_on, OrgChange.id)).tuples().all()
+        .order_by(OrgChange.effective_on, OrgChange.id)).all()
     activities = db.session.scalars(sa.select(ActivityEntry)
                                     .where(ActivityEntry.member_id == member.id)
                                     .order_by(ActivityEntry.occurred_on.desc())

@@ -215,3 +215,9 @@ def world(connection: sa.Connection) -> World:
 
 
 MakeHeaders = Callable[..., dict[str, str]]
+
+
+@pytest.fixture()
+def national_id() -> Callable[[int], str]:
+    """Valid national IDs for tests, distinct from the world's (which count from 1)."""
+    return lambda n: make_national_id(900_000 + n)
