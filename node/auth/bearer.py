@@ -6,6 +6,7 @@ OAuth scope follows the HTTP method: reads need `read`, everything else needs `w
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import Flask, request
 
 from node.accounts.models import Account
@@ -16,7 +17,6 @@ from node.auth.principal import set_principal
 from node.db import db
 from node.tenants.scoping import all_tenants, clear_tenant, set_tenant
 from shared.errors import Forbidden, Unauthorized
-import sqlalchemy as sa
 
 PUBLIC_ENDPOINTS = frozenset({"api-docs.openapi_json", "api-docs.openapi_redoc",
                               "api-docs.openapi_swagger_ui", "meta.Version", "meta.healthz",
