@@ -6,12 +6,14 @@ API errors are problem+json; pages outside the API get the app's own HTML error 
 
 from __future__ import annotations
 
+import http
 from collections.abc import Callable
 from typing import Any
 
 import flask_smorest
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, Response, request
+from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from shared.errors import DomainError
@@ -41,6 +43,19 @@ class Api(flask_smorest.Api):
         super().init_app(app, spec_kwargs=spec_kwargs)
         app.register_error_handler(DomainError, self.handle_domain_error)
         app.register_error_handler(Exception, self.handle_unexpected)
+
+    def _register_responses(self) -> None:
+        """Document every error response as problem+json, the content type actually sent."""
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not 100 <= status < 200 and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, problems.PROBLEM_MIMETYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Error (RFC 9457 problem details)",
+                    "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, problems.PROBLEM_MIMETYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
     def _is_api_request(self) -> bool:
         return request.path.startswith(self.api_prefixes)
