@@ -221,3 +221,9 @@ MakeHeaders = Callable[..., dict[str, str]]
 def national_id() -> Callable[[int], str]:
     """Valid national IDs for tests, distinct from the world's (which count from 1)."""
     return lambda n: make_national_id(900_000 + n)
+
+
+@pytest.fixture()
+def node_settings_factory() -> Callable[..., NodeSettings]:
+    """Settings for an app of one's own (e.g. on another database) in a test."""
+    return node_settings

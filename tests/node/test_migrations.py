@@ -47,3 +47,26 @@ def test_upgrade_check_downgrade_on_the_test_backend(backend, tmp_path):
         finally:
             drop_pg_database(name)
 
+
+
+def test_readyz_is_unavailable_until_the_schema_is_at_head(tmp_path, node_settings_factory):
+    from node.app import create_app
+    from node.db import db
+
+    url = f"sqlite:///{tmp_path / 'behind.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with engine.begin() as connection:
+        command.downgrade(migrate.alembic_config(connection=connection), "-1")
+    engine.dispose()
+    app = create_app(node_settings_factory(url))
+    try:
+        r = app.test_client().get("/readyz")
+        assert r.status_code == 503
+        assert r.json["checks"]["database"] == "ok"
+        assert "head is" in r.json["checks"]["migrations"]
+        migrate.upgrade(db.engine)
+        r = app.test_client().get("/readyz")
+        assert r.status_code == 200
+    finally:
+        db.dispose()
