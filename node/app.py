@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, abort, send_from_directory
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from node.accounts.routes import blp as accounts_blp
 from node.accounts.routes import me_blp as me_account_blp
 from node.audit import recording
 from node.audit.routes import blp as audit_blp
-from node.auth import bearer
+from node.auth import bearer, oauth
+from node.auth.routes import blp as auth_blp
 from node.db import db
 from node.grants.routes import blp as grants_blp
+from node.imports.routes import blp as imports_blp
 from node.members.identity import configure_identity
 from node.members.routes import blp as members_blp
 from node.members.routes import me_blp as me_member_blp
@@ -24,12 +27,16 @@ from node.tenants import scoping
 from shared.web.api import Api
 
 BLUEPRINTS = (meta_blp, orgs_blp, members_blp, me_member_blp, accounts_blp, me_account_blp,
-              grants_blp, audit_blp)
+              grants_blp, audit_blp, imports_blp)
 
 
 def create_app(settings: NodeSettings | None = None) -> Flask:
     settings = settings or NodeSettings.from_env()
     app = Flask(__name__, instance_relative_config=False)
+    if settings.trusted_proxies:
+        # Behind nginx: client addresses (for throttling, audit) and https come from headers.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.extensions["node"] = settings
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -54,15 +61,18 @@ def create_app(settings: NodeSettings | None = None) -> Flask:
         },
     )
     configure_identity(settings.pii_key, settings.pii_old_keys, settings.identity_hash_key)
-    if db.engine is None or str(db.engine.url) != settings.database_url:
+    if (db.engine is None
+            or db.engine.url.render_as_string(hide_password=False) != settings.database_url):
         db.configure(settings.database_url)
     scoping.install(db.session.session_factory)
     recording.install(db.session.session_factory)
     app.teardown_appcontext(lambda _exc: db.session.remove())
     bearer.init_app(app)
+    oauth.init_app(app, settings)
     api = Api(app)
     for blp in BLUEPRINTS:
         api.register_blueprint(blp)
+    app.register_blueprint(auth_blp)  # sign-in pages and /oauth/*: HTML and RFC 6749, not smorest
     _serve_vendor(app, settings)
     return app
 

@@ -37,6 +37,8 @@ class NodeSettings(EnvSettings):
     #: Failed logins allowed per account or address within `login_window` seconds.
     login_max_failures: int = 5
     login_window: int = 900
+    #: Reverse proxies in front of the app whose X-Forwarded-For/-Proto to trust (nginx: 1).
+    trusted_proxies: int = 0
     #: Where front-end packages installed from the npm registry live.
     vendor_dir: str = "node_modules"
 
@@ -54,6 +56,8 @@ class NodeSettings(EnvSettings):
                 problems.append(f"NODE_{name.upper()}: must be 32 random bytes, base64-encoded")
         if len(self.identity_hash_key) < 16:
             problems.append("NODE_IDENTITY_HASH_KEY: set a shared secret of at least 16 characters")
+        if not 0 <= self.trusted_proxies <= 5:
+            problems.append("NODE_TRUSTED_PROXIES: between 0 and 5")
         if self.access_token_ttl < 60:
             problems.append("NODE_ACCESS_TOKEN_TTL: at least 60 seconds")
         return problems

@@ -65,3 +65,24 @@ def test_public_endpoints_need_no_token(client, world):
     assert client.get("/healthz").json == {"status": "ok", "checks": {}}
     r = client.get("/readyz")
     assert r.status_code == 200 and r.json["checks"] == {"database": "ok", "migrations": "ok"}
+
+
+
+def test_client_address_comes_from_a_trusted_proxy_only(world, session, client, database_url,
+                                                        node_settings_factory):
+    from node.app import create_app
+    from node.audit.models import AuditEntry
+
+    proxied = create_app(node_settings_factory(database_url, trusted_proxies=1)).test_client()
+    t = world.tenant()
+    root = world.root(t)
+    headers = {**world.token(world.account(t, [(Role.tenant_admin, root)])),
+               "X-Forwarded-For": "198.51.100.7"}
+    for app_client, expected in ((proxied, "198.51.100.7"), (client, "127.0.0.1")):
+        r = app_client.post("/api/orgs", headers=headers,
+                            json={"parent_id": root.id, "kind": "branch", "name": expected})
+        assert r.status_code == 201
+        with tenant_context(t.id):
+            entry = session.scalars(sa.select(AuditEntry).where(
+                AuditEntry.entity_id == r.json["id"], AuditEntry.entity_type == "org")).one()
+        assert entry.remote_addr == expected
