@@ -1,0 +1,282 @@
+"""Browser sign-in per tenant and the OAuth 2 endpoints (/oauth/authorize, token, revoke).
+
+Pages answer with readable HTML, never problem+json; OAuth endpoints answer in RFC 6749 form.
+The browser session is Flask's signed cookie holding the account and tenant ids; every form
+carries a per-session CSRF token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from authlib.oauth2 import OAuth2Error
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from node.accounts.models import Account
+from node.accounts.services import authenticate
+from node.audit.recording import acting_as
+from node.auth import oauth
+from node.auth.oauth import NodeAuthorizationServer, Revocation, authorization_server
+from node.auth.services import check_client_throttle, client_throttle_keys, note_client_failure
+from node.db import db
+from node.settings import NodeSettings
+from node.tenants.models import Tenant
+from node.tenants.scoping import all_tenants, tenant_context
+from node.tenants.services import SLUG_RE, get_tenant_by_slug
+from shared.db import transaction
+from shared.errors import NotFound, TooManyAttempts
+
+blp = Blueprint("auth", __name__)
+
+SCOPE_DESCRIPTIONS = {
+    "read": "Read the records your roles let you see.",
+    "write": "Change records on your behalf, within your roles.",
+}
+#: Longer sign-in input is refused unread (usernames are at most 60 characters).
+MAX_USERNAME = 60
+MAX_PASSWORD = 1024
+
+
+def _settings() -> NodeSettings:
+    settings: NodeSettings = current_app.extensions["node"]
+    return settings
+
+
+# --- browser session -------------------------------------------------------------------------
+
+def current_session_account() -> Account | None:
+    """The active account signed in with this browser session, or None."""
+    if "session_account" in g:
+        account: Account | None = g.session_account
+        return account
+    account_id, tenant_id = session.get("account_id"), session.get("tenant_id")
+    account = None
+    if isinstance(account_id, int) and isinstance(tenant_id, int):
+        account = oauth.load_user(tenant_id, account_id)
+    g.session_account = account
+    return account
+
+
+def _start_session(account: Account) -> None:
+    # A fresh session (and CSRF token) on sign-in: nothing set before it survives (fixation).
+    session.clear()
+    session["account_id"] = account.id
+    session["tenant_id"] = account.tenant_id
+    session["csrf"] = secrets.token_urlsafe(32)
+    g.session_account = account
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not isinstance(token, str):
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def csrf_valid() -> bool:
+    sent, expected = request.form.get("csrf_token", ""), session.get("csrf")
+    return (isinstance(expected, str) and bool(sent)
+            and hmac.compare_digest(sent.encode(), expected.encode()))
+
+
+@blp.app_context_processor
+def _template_helpers() -> dict[str, Any]:
+    return {"csrf_token": csrf_token}
+
+
+@blp.after_request
+def _page_headers(response: Response) -> Response:
+    # Pages with credentials or an Approve button must not be framed (clickjacking) or cached.
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+def _page_error(status: int, message: str, headers: dict[str, str] | None = None) -> Any:
+    page = render_template("auth/error.html", status=status, message=message)
+    return page, status, headers or {}
+
+
+def _safe_next(value: str | None) -> str | None:
+    """Only a path on this site: never an open redirect to another host."""
+    if not value or not value.isprintable() or "\\" in value or len(value) > 4000:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
+        return None
+    return value
+
+
+def _tenant(slug: str) -> Tenant | None:
+    if not SLUG_RE.match(slug):  # odd bytes never reach the database
+        return None
+    try:
+        return get_tenant_by_slug(slug)
+    except NotFound:
+        return None
+
+
+@blp.route("/t/<slug>/login", methods=["GET", "POST"])
+def login(slug: str) -> Any:
+    tenant = _tenant(slug)
+    if tenant is None:
+        return _page_error(404, "There is no organization at this address.")
+    next_url = _safe_next(request.values.get("next"))
+    account = current_session_account()
+    signed_in = account if account is not None and account.tenant_id == tenant.id else None
+
+    def page(error: str | None = None, status: int = 200, **headers: str) -> Any:
+        return render_template("auth/login.html", tenant=tenant, next_url=next_url, error=error,
+                               signed_in=signed_in,
+                               username=request.form.get("username", "")[:MAX_USERNAME]
+                               ), status, headers
+
+    if request.method == "GET":
+        return page()
+    if not csrf_valid():
+        return _page_error(400, "The form has expired. Go back, reload the page and try again.")
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    if not (username and password):
+        return page("Enter your username and password.", 400)
+    if (len(username) > MAX_USERNAME or not username.isprintable()
+            or len(password) > MAX_PASSWORD):
+        return page("Wrong username or password.")
+    settings = _settings()
+    try:
+        with tenant_context(tenant.id), acting_as(f"login:{username}"), transaction(db):
+            account = authenticate(tenant_id=tenant.id, username=username, password=password,
+                                   remote_addr=request.remote_addr,
+                                   max_failures=settings.login_max_failures,
+                                   window=settings.login_window)
+    except TooManyAttempts as exc:
+        return page("Too many failed sign-in attempts. Wait a while and try again.", 429,
+                    **exc.headers)
+    if account is None:
+        return page("Wrong username or password.")
+    _start_session(account)
+    return redirect(next_url or url_for("auth.login", slug=tenant.slug), 303)
+
+
+@blp.post("/logout")
+def logout() -> Any:
+    if not csrf_valid():
+        return _page_error(400, "The form has expired. Go back, reload the page and try again.")
+    tenant_id = session.get("tenant_id")
+    session.clear()
+    g.pop("session_account", None)
+    next_url = _safe_next(request.form.get("next"))
+    if next_url is None and isinstance(tenant_id, int):
+        with all_tenants():
+            tenant = db.session.get(Tenant, tenant_id)
+        next_url = url_for("auth.login", slug=tenant.slug) if tenant is not None else None
+    if next_url is None:
+        return render_template("auth/signed_out.html")
+    return redirect(next_url, 303)
+
+
+# --- OAuth 2 ---------------------------------------------------------------------------------
+
+def _authorize_error(server: NodeAuthorizationServer, error: OAuth2Error) -> Any:
+    if error.redirect_uri:  # a validated redirect URI: the client hears about it (§4.1.2.1)
+        return server.handle_error_response(None, error)
+    # Never redirect to an unverified URI: tell the person instead.
+    return _page_error(400, f"The application's request is invalid: "
+                            f"{error.description or error.error}.")
+
+
+@blp.route("/oauth/authorize", methods=["GET", "POST"])
+def authorize() -> Any:
+    """Ask the signed-in person to approve a client; answer with a code or an error."""
+    server = authorization_server()
+    if request.method == "POST" and not csrf_valid():
+        return _page_error(400, "The form has expired. Go back, reload the page and try again.")
+    try:
+        grant = server.get_consent_grant(end_user=None)
+    except OAuth2Error as error:
+        return _authorize_error(server, error)
+    except ValueError:
+        return _page_error(400, "The application's request is malformed.")
+    client: oauth.Client = grant.client
+    with all_tenants():
+        tenant = db.session.get(Tenant, client.tenant_id)
+    assert tenant is not None
+    account = current_session_account()
+    if account is None or account.tenant_id != client.tenant_id:
+        if request.method == "POST":
+            return _page_error(403, f"Sign in to {tenant.name} to approve this application.")
+        return redirect(url_for("auth.login", slug=tenant.slug, next=request.full_path))
+    if request.method == "GET":
+        return render_template("auth/consent.html", client=client, tenant=tenant,
+                               account=account, action=request.full_path,
+                               scopes=[(s, SCOPE_DESCRIPTIONS.get(s, s))
+                                       for s in (grant.request.scope or "").split()])
+    approved = request.form.get("decision") == "approve"
+    with acting_as(f"oauth:{account.username}"), transaction(db):
+        return server.respond(lambda s: s.create_authorization_response(
+            grant_user=account if approved else None, grant=grant))
+
+
+class _Discard(Exception):
+    """Roll back the endpoint's transaction but still send its (error) response."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__()
+        self.response = response
+
+
+def _client_endpoint(run: Callable[[NodeAuthorizationServer], Response]) -> Response:
+    """Token and revocation: throttled per client and address, one transaction.
+
+    Failed client authentication is counted in its own transaction after the endpoint's work
+    is rolled back; over the limit the request is refused before any secret is checked.
+    """
+    server = authorization_server()
+    settings = _settings()
+    client_id = oauth.requesting_client_id(request.headers.get("Authorization"),
+                                           request.form.get("client_id"))
+    keys = client_throttle_keys(client_id, request.remote_addr)
+    try:
+        with transaction(db):
+            check_client_throttle(keys, max_failures=settings.login_max_failures,
+                                  window=settings.login_window)
+            response = server.respond(run)
+            if response.status_code >= 400:
+                raise _Discard(response)
+    except TooManyAttempts as exc:
+        return server.error_response(429, "temporarily_unavailable",
+                                     "Too many failed client authentications; try later.",
+                                     exc.headers)
+    except _Discard as discard:
+        response = discard.response
+        if oauth.client_auth_failed():
+            with transaction(db):
+                note_client_failure(keys, window=settings.login_window)
+    return response
+
+
+@blp.post("/oauth/token")
+def token() -> Response:
+    return _client_endpoint(lambda server: server.create_token_response())
+
+
+@blp.post("/oauth/revoke")
+def revoke() -> Response:
+    return _client_endpoint(
+        lambda server: server.create_endpoint_response(Revocation.ENDPOINT_NAME))

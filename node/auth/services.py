@@ -1,0 +1,164 @@
+"""OAuth clients: registration by the operator, and throttling of their authentication."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import secrets
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+
+from node.accounts.models import Account
+from node.accounts.services import check_throttle, hash_password, note_failure
+from node.audit.recording import record
+from node.auth.models import OAuthClient
+from node.db import db
+from node.tenants.models import Tenant
+from node.tenants.scoping import tenant_context
+from shared.errors import InvalidInput
+
+#: What a token may do: `read` for GET/HEAD/OPTIONS, `write` for the rest (see bearer.py).
+SCOPES = ("read", "write")
+GRANT_TYPES = ("authorization_code", "client_credentials")
+
+
+@dataclasses.dataclass(frozen=True)
+class IssuedClient:
+    client: OAuthClient
+    #: The plain secret, known only now; None for public clients.
+    secret: str | None
+    service_account: Account | None
+
+
+def _redirect_uri_problem(uri: str) -> str | None:
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError:
+        return "not a URL"
+    if parts.fragment or "#" in uri:
+        return "must not contain a fragment"
+    if not host or not uri.isprintable() or " " in uri:
+        return "must be an absolute URL"
+    if parts.scheme == "https":
+        return None
+    if parts.scheme == "http":
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if loopback:
+            return None
+    return "use https (http only on a loopback address)"
+
+
+def _service_username(name: str, client_id: str) -> str:
+    """'svc-<name>' when the name gives a free ASCII slug, else 'svc-<client id>'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40]
+    if slug:
+        username = f"svc-{slug}"
+        if db.session.scalar(sa.select(Account.id).where(Account.username == username)) is None:
+            return username
+    return f"svc-{client_id}"
+
+
+def create_client(*, tenant: Tenant, name: str, redirect_uris: Sequence[str] = (),
+                  grant_types: Sequence[str] = (), public: bool = False,
+                  scope: str = "read write", service_account: str | None = None) -> IssuedClient:
+    """Register a client of `tenant`; client-credentials clients act as a service account.
+
+    Without `service_account`, a client-credentials client gets a new service account with no
+    grants: an administrator grants it roles, as for any account.
+    """
+    kinds = list(dict.fromkeys(grant_types or ["authorization_code"]))
+    scopes = list(dict.fromkeys(scope.split()))
+    errors: dict[str, list[str]] = {}
+    if not name.strip() or len(name) > 120:
+        errors["name"] = ["Give a name of 1–120 characters."]
+    if unknown := [k for k in kinds if k not in GRANT_TYPES]:
+        errors["grant_type"] = [f"Unknown grant type {k!r}." for k in unknown]
+    if not scopes or any(s not in SCOPES for s in scopes):
+        errors["scope"] = [f"Use one or more of: {' '.join(SCOPES)}."]
+    uri_errors = [f"{uri}: {problem}" for uri in redirect_uris
+                  if (problem := _redirect_uri_problem(uri))]
+    if uri_errors:
+        errors["redirect_uri"] = uri_errors
+    if "authorization_code" in kinds and not redirect_uris:
+        errors.setdefault("redirect_uri", []).append(
+            "The authorization code grant needs at least one redirect URI.")
+    if redirect_uris and "authorization_code" not in kinds:
+        errors.setdefault("redirect_uri", []).append(
+            "Redirect URIs are only used by the authorization code grant.")
+    if public and "client_credentials" in kinds:
+        errors["public"] = ["A public client has no secret, so it cannot use client credentials."]
+    if service_account and "client_credentials" not in kinds:
+        errors["service_account"] = ["Only client-credentials clients act as a service account."]
+    if errors:
+        raise InvalidInput("The client cannot be created.", errors=errors)
+
+    client_id = secrets.token_urlsafe(18)
+    secret = None if public else secrets.token_urlsafe(32)
+    account = None
+    with tenant_context(tenant.id):
+        if service_account:
+            account = db.session.scalar(sa.select(Account).where(
+                Account.username == service_account))
+            if account is None or not account.is_service:
+                raise InvalidInput("The client cannot be created.", errors={
+                    "service_account": [f"{service_account!r} is not a service account of "
+                                        f"tenant {tenant.slug}."]})
+        elif "client_credentials" in kinds:
+            account = Account(username=_service_username(name, client_id),
+                              display_name=name.strip()[:60], is_service=True,
+                              password_hash=None)
+            db.session.add(account)
+            db.session.flush()
+    if "authorization_code" in kinds:
+        kinds.append("refresh_token")
+    client = OAuthClient(
+        tenant_id=tenant.id, client_id=client_id, name=name.strip(),
+        client_secret_hash=hash_password(secret) if secret else None,
+        redirect_uris="\n".join(dict.fromkeys(redirect_uris)), grant_types=" ".join(kinds),
+        scope=" ".join(scopes), service_account_id=account.id if account else None)
+    db.session.add(client)
+    db.session.flush()
+    record(db.session(), action="oauth_client.create", entity_type="oauth_client",
+           entity_id=client.id, scope_code=tenant.code_prefix, before=None, tenant_id=tenant.id,
+           after={"client_id": client_id, "name": client.name, "public": public,
+                  "grant_types": client.grant_types, "scope": client.scope,
+                  "redirect_uris": client.redirect_uris.splitlines(),
+                  "service_account_id": client.service_account_id})
+    return IssuedClient(client=client, secret=secret, service_account=account)
+
+
+def list_clients(tenant: Tenant) -> Sequence[OAuthClient]:
+    return db.session.scalars(sa.select(OAuthClient).where(OAuthClient.tenant_id == tenant.id)
+                              .order_by(OAuthClient.id)).all()
+
+
+def client_throttle_keys(client_id: str | None, remote_addr: str | None) -> list[str]:
+    """Failed client authentication counts per claimed client id and per address.
+
+    The address key is separate from the sign-in one, so people mistyping passwords behind a
+    shared address do not lock out that address's API clients (and vice versa).
+    """
+    keys = []
+    if client_id:
+        keys.append(f"client:{client_id}")
+    if remote_addr:
+        keys.append(f"client-addr:{remote_addr}")
+    return keys
+
+
+def check_client_throttle(keys: Sequence[str], *, max_failures: int, window: int) -> None:
+    """Raise `TooManyAttempts` (with Retry-After) when a key is over the limit."""
+    if keys:
+        check_throttle(keys, max_failures=max_failures, window=window)
+
+
+def note_client_failure(keys: Sequence[str], *, window: int) -> None:
+    if keys:
+        note_failure(keys, window=window)
