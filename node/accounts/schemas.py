@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-import marshmallow as ma
 from marshmallow import fields, validate
 
+from shared.web.schema import Schema
 
-class AccountSchema(ma.Schema):
+
+class AccountSchema(Schema):
     id = fields.Integer()
     username = fields.String()
     display_name = fields.String()
@@ -15,7 +16,7 @@ class AccountSchema(ma.Schema):
     last_login_at = fields.DateTime(allow_none=True)
 
 
-class AccountCreateSchema(ma.Schema):
+class AccountCreateSchema(Schema):
     username = fields.String(required=True,
                              validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{3,60}$",
                                                       error="3–60 letters, digits or _.@-"))
@@ -26,16 +27,16 @@ class AccountCreateSchema(ma.Schema):
     member_id = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=2**31 - 1))
 
 
-class AccountUpdateSchema(ma.Schema):
+class AccountUpdateSchema(Schema):
     is_active = fields.Boolean(required=True)
 
 
-class PasswordChangeSchema(ma.Schema):
+class PasswordChangeSchema(Schema):
     current_password = fields.String(required=True, validate=validate.Length(max=200))
     new_password = fields.String(required=True, validate=validate.Length(min=10, max=200))
 
 
-class MeSchema(ma.Schema):
+class MeSchema(Schema):
     account = fields.Nested(AccountSchema)
     tenant = fields.String()
     grants = fields.List(fields.Dict(keys=fields.String(), values=fields.String()))

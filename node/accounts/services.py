@@ -166,6 +166,11 @@ def set_account_active(principal: Principal, account_id: int, *, is_active: bool
     account = get_account(principal, account_id)
     if account.id == principal.account_id and not is_active:
         raise Conflict("You cannot disable your own account.")
+    held = db.session.execute(sa.select(Grant.role, Grant.org_code)
+                              .where(Grant.account_id == account.id)).all()
+    if not all(principal.may_grant(Role(role), code) for role, code in held):
+        # Switching an account off would take away roles stronger than the caller's own.
+        raise Forbidden("This account holds roles stronger than yours.")
     account.is_active = is_active
     return account
 

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-import marshmallow as ma
 from marshmallow import fields, validate
 
+from shared.web.schema import Schema
 
-class AuditEntrySchema(ma.Schema):
+
+class AuditEntrySchema(Schema):
     id = fields.Integer()
     at = fields.DateTime()
     actor_account_id = fields.Integer(allow_none=True)
@@ -18,12 +19,12 @@ class AuditEntrySchema(ma.Schema):
     remote_addr = fields.String(allow_none=True)
 
 
-class AuditPageSchema(ma.Schema):
+class AuditPageSchema(Schema):
     items = fields.List(fields.Nested(AuditEntrySchema))
     next_cursor = fields.String(allow_none=True)
 
 
-class AuditQueryArgsSchema(ma.Schema):
+class AuditQueryArgsSchema(Schema):
     entity_type = fields.String(validate=validate.Length(max=40))
     entity_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
     action = fields.String(validate=validate.Length(max=60))

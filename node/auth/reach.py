@@ -28,9 +28,7 @@ def require_reach(principal: Principal, role: Role, code: str) -> None:
         raise NotFound()
 
 
-def require_role(principal: Principal, role: Role, code: str, *, visible_with: Role) -> None:
-    """For records the principal may see (with `visible_with`) but not change: 404 or 403."""
+def require_role(principal: Principal, role: Role, code: str) -> None:
+    """For records every principal of the tenant may see (the org tree): 403, not 404."""
     if not principal.can(role, code):
-        if principal.can(visible_with, code):
-            raise Forbidden(f"This needs the {role.value} role here.")
-        raise NotFound()
+        raise Forbidden(f"This needs the {role.value} role here.")

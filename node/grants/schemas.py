@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import marshmallow as ma
 from marshmallow import fields, validate
 
 from node.grants.models import Role
+from shared.web.schema import Schema
 
 
-class GrantSchema(ma.Schema):
+class GrantSchema(Schema):
     id = fields.Integer()
     account_id = fields.Integer()
     role = fields.Enum(Role)
@@ -16,11 +16,11 @@ class GrantSchema(ma.Schema):
     created_at = fields.DateTime()
 
 
-class GrantCreateSchema(ma.Schema):
+class GrantCreateSchema(Schema):
     account_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
     role = fields.Enum(Role, required=True)
     org_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
 
 
-class GrantQueryArgsSchema(ma.Schema):
+class GrantQueryArgsSchema(Schema):
     account_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import marshmallow as ma
 from marshmallow import fields, validate
 
 from node.members.models import Education, Gender, Stage, Status
 from shared.web.pagination import CursorPageArgsSchema
+from shared.web.schema import Schema
 
 _id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
 _phone = fields.String(allow_none=True, validate=validate.Regexp(r"^\+?[\d\- ]{5,20}$"))
 _email = fields.Email(allow_none=True, validate=validate.Length(max=120))
 
 
-class MemberSchema(ma.Schema):
+class MemberSchema(Schema):
     id = fields.Integer()
     member_number = fields.String()
     org_id = fields.Integer()
@@ -38,12 +38,12 @@ class MemberSchema(ma.Schema):
     occupation = fields.String(allow_none=True)
 
 
-class MemberPageSchema(ma.Schema):
+class MemberPageSchema(Schema):
     items = fields.List(fields.Nested(MemberSchema))
     next_cursor = fields.String(allow_none=True)
 
 
-class SelfDeclaredSchema(ma.Schema):
+class SelfDeclaredSchema(Schema):
     """Fields the member maintains personally."""
 
     phone = _phone
@@ -80,48 +80,48 @@ class MemberQueryArgsSchema(CursorPageArgsSchema):
                       metadata={"description": "Name, member number or national ID"})
 
 
-class StageChangeCreateSchema(ma.Schema):
+class StageChangeCreateSchema(Schema):
     to_stage = fields.Enum(Stage, required=True)
     effective_on = fields.Date(required=True)
     note = fields.String(allow_none=True, validate=validate.Length(max=255))
 
 
-class StatusChangeCreateSchema(ma.Schema):
+class StatusChangeCreateSchema(Schema):
     to_status = fields.Enum(Status, required=True)
     effective_on = fields.Date(required=True)
     reason = fields.String(allow_none=True, validate=validate.Length(max=255))
 
 
-class MemberMoveSchema(ma.Schema):
+class MemberMoveSchema(Schema):
     to_org_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
     effective_on = fields.Date(required=True)
     reason = fields.String(allow_none=True, validate=validate.Length(max=255))
 
 
-class StageChangeResultSchema(ma.Schema):
+class StageChangeResultSchema(Schema):
     member = fields.Nested(MemberSchema)
     warnings = fields.List(fields.String())
 
 
-class NationalIdSchema(ma.Schema):
+class NationalIdSchema(Schema):
     national_id = fields.String()
 
 
-class StageEntrySchema(ma.Schema):
+class StageEntrySchema(Schema):
     from_stage = fields.Enum(Stage, allow_none=True)
     to_stage = fields.Enum(Stage)
     effective_on = fields.Date()
     note = fields.String(allow_none=True)
 
 
-class StatusEntrySchema(ma.Schema):
+class StatusEntrySchema(Schema):
     from_status = fields.Enum(Status, allow_none=True)
     to_status = fields.Enum(Status)
     effective_on = fields.Date()
     reason = fields.String(allow_none=True)
 
 
-class OrgEntrySchema(ma.Schema):
+class OrgEntrySchema(Schema):
     from_org_id = fields.Integer(allow_none=True)
     from_org_name = fields.String(allow_none=True)
     to_org_id = fields.Integer()
@@ -130,7 +130,7 @@ class OrgEntrySchema(ma.Schema):
     reason = fields.String(allow_none=True)
 
 
-class ActivitySchema(ma.Schema):
+class ActivitySchema(Schema):
     kind = fields.String()
     title = fields.String()
     occurred_on = fields.Date()
@@ -138,7 +138,7 @@ class ActivitySchema(ma.Schema):
     points = fields.Integer()
 
 
-class ActivityCardSchema(ma.Schema):
+class ActivityCardSchema(Schema):
     member = fields.Nested(MemberSchema)
     org_name = fields.String()
     party_age_years = fields.Integer(allow_none=True)

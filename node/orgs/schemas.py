@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import marshmallow as ma
 from marshmallow import fields, validate
 
 from node.orgs.models import OfficerPosition, OrgKind
 from shared.web.pagination import CursorPageArgsSchema
+from shared.web.schema import Schema
 
 
-class WarningSchema(ma.Schema):
+class WarningSchema(Schema):
     code = fields.String()
     message = fields.String()
 
 
-class OrgSchema(ma.Schema):
+class OrgSchema(Schema):
     id = fields.Integer(dump_only=True)
     parent_id = fields.Integer(allow_none=True)
     code = fields.String(metadata={"description": "Unified code; a subtree is a code prefix"})
@@ -33,7 +33,7 @@ class OrgDetailSchema(OrgSchema):
     warnings = fields.List(fields.Nested(WarningSchema))
 
 
-class OrgPageSchema(ma.Schema):
+class OrgPageSchema(Schema):
     items = fields.List(fields.Nested(OrgSchema))
     next_cursor = fields.String(allow_none=True)
 
@@ -41,7 +41,7 @@ class OrgPageSchema(ma.Schema):
 _name = fields.String(validate=validate.Length(min=1, max=120))
 
 
-class OrgCreateSchema(ma.Schema):
+class OrgCreateSchema(Schema):
     parent_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
     kind = fields.Enum(OrgKind, required=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
@@ -52,7 +52,7 @@ class OrgCreateSchema(ma.Schema):
     founded_on = fields.Date(allow_none=True)
 
 
-class OrgUpdateSchema(ma.Schema):
+class OrgUpdateSchema(Schema):
     kind = fields.Enum(OrgKind)
     name = fields.String(validate=validate.Length(min=1, max=120))
     short_name = fields.String(allow_none=True, validate=validate.Length(max=40))
@@ -62,12 +62,12 @@ class OrgUpdateSchema(ma.Schema):
     founded_on = fields.Date(allow_none=True)
 
 
-class OrgMoveSchema(ma.Schema):
+class OrgMoveSchema(Schema):
     new_parent_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
     reason = fields.String(allow_none=True, validate=validate.Length(max=255))
 
 
-class OrgDissolveSchema(ma.Schema):
+class OrgDissolveSchema(Schema):
     dissolved_on = fields.Date(required=True)
 
 
@@ -80,7 +80,7 @@ class OrgQueryArgsSchema(CursorPageArgsSchema):
     include_dissolved = fields.Boolean(load_default=False)
 
 
-class OfficerSchema(ma.Schema):
+class OfficerSchema(Schema):
     id = fields.Integer(dump_only=True)
     org_id = fields.Integer(dump_only=True)
     member_id = fields.Integer(allow_none=True)
@@ -90,7 +90,7 @@ class OfficerSchema(ma.Schema):
     term_end = fields.Date(allow_none=True)
 
 
-class OfficerCreateSchema(ma.Schema):
+class OfficerCreateSchema(Schema):
     member_id = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=2**31 - 1))
     name = fields.String(validate=validate.Length(min=1, max=60))
     position = fields.Enum(OfficerPosition, required=True)
@@ -98,5 +98,5 @@ class OfficerCreateSchema(ma.Schema):
     term_end = fields.Date(allow_none=True)
 
 
-class OfficerEndSchema(ma.Schema):
+class OfficerEndSchema(Schema):
     term_end = fields.Date(required=True)

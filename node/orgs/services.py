@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from node.audit.recording import record
 from node.auth.principal import Principal
-from node.auth.reach import require_reach, require_role, within
+from node.auth.reach import require_role, within
 from node.db import db
 from node.grants.models import Grant, Role
 from node.members.models import Member, Stage, Status
@@ -99,7 +99,7 @@ def _allocate_code(parent: Org) -> str:
 
 def create_org(principal: Principal, data: OrgCreate) -> Org:
     parent = get_org(data["parent_id"])
-    require_role(principal, Role.tenant_admin, parent.code, visible_with=Role.member)
+    require_role(principal, Role.tenant_admin, parent.code)
     if parent.is_dissolved:
         raise Conflict("The parent organization is dissolved.")
     _check_kind(parent, data["kind"])
@@ -112,7 +112,7 @@ def create_org(principal: Principal, data: OrgCreate) -> Org:
 
 
 def update_org(principal: Principal, org: Org, data: dict[str, Any]) -> Org:
-    require_role(principal, Role.tenant_admin, org.code, visible_with=Role.member)
+    require_role(principal, Role.tenant_admin, org.code)
     if "kind" in data and data["kind"] != org.kind:
         if org.parent_id is not None:
             _check_kind(get_org(org.parent_id), data["kind"])
@@ -144,11 +144,13 @@ def _recode_subtree(old: str, new: str) -> None:
 def move_org(principal: Principal, org: Org, *, new_parent_id: int,
              reason: str | None = None) -> Org:
     """Move a subtree under a new parent: recode it and record the move."""
-    require_role(principal, Role.tenant_admin, org.code, visible_with=Role.member)
+    require_role(principal, Role.tenant_admin, org.code)
     if org.parent_id is None:
         raise Conflict("The tenant's root organization cannot be moved.")
     new_parent = get_org(new_parent_id)
-    require_reach(principal, Role.tenant_admin, new_parent.code)
+    if not principal.can(Role.tenant_admin, new_parent.code):
+        raise InvalidInput("The new parent is outside your scope.",
+                           errors={"new_parent_id": ["Outside your scope."]})
     if new_parent.code.startswith(org.code):
         raise InvalidInput("An organization cannot move under itself.",
                            errors={"new_parent_id": ["Inside the organization being moved."]})
@@ -182,7 +184,7 @@ def move_org(principal: Principal, org: Org, *, new_parent_id: int,
 
 
 def dissolve_org(principal: Principal, org: Org, *, dissolved_on: dt.date) -> Org:
-    require_role(principal, Role.tenant_admin, org.code, visible_with=Role.member)
+    require_role(principal, Role.tenant_admin, org.code)
     if org.parent_id is None:
         raise Conflict("The tenant's root organization cannot be dissolved.")
     if org.is_dissolved:
@@ -210,7 +212,7 @@ def list_officers(org: Org, *, current_only: bool = False) -> Sequence[Officer]:
 
 
 def add_officer(principal: Principal, org: Org, data: dict[str, Any]) -> Officer:
-    require_role(principal, Role.org_admin, org.code, visible_with=Role.member)
+    require_role(principal, Role.org_admin, org.code)
     member_id = data.get("member_id")
     if member_id is not None:
         member = db.session.get(Member, member_id)
@@ -229,7 +231,7 @@ def add_officer(principal: Principal, org: Org, data: dict[str, Any]) -> Officer
 
 def end_officer_term(principal: Principal, org: Org, officer_id: int,
                      term_end: dt.date) -> Officer:
-    require_role(principal, Role.org_admin, org.code, visible_with=Role.member)
+    require_role(principal, Role.org_admin, org.code)
     officer = db.session.get(Officer, officer_id)
     if officer is None or officer.org_id != org.id:
         raise NotFound("No such officer.")

@@ -12,11 +12,12 @@ from typing import Any
 
 import flask_smorest
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from flask_smorest.utils import prepare_response
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, UnsupportedMediaType
+from werkzeug.routing import IntegerConverter
 
-from shared.errors import DomainError
+from shared.errors import DomainError, InvalidInput
 from shared.web import problems
 
 
@@ -30,6 +31,42 @@ def schema_name_resolver(schema: Any) -> str:
     return name
 
 
+#: Largest id a path may name: beyond the columns' range a lookup would be a database error.
+MAX_ID = 2**31 - 1
+
+
+class BoundedIntConverter(IntegerConverter):
+    """`<int:...>` in every route: a positive id within the 32-bit column range, else 404."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def _bounded_int_schema(converter: BoundedIntConverter) -> dict[str, Any]:
+    return {"type": "integer", "minimum": converter.min, "maximum": converter.max}
+
+
+def _json_body_expected() -> bool:
+    """Whether the matched view declares a JSON body (flask-smorest keeps it in `_apidoc`)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    method = getattr(view_class, request.method.lower(), None) if view_class else view
+    parameters = getattr(method, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+    return any(p.get("location") == "json" for p in parameters)
+
+
+def require_json_body() -> None:
+    """A documented JSON body is required: no body, or another media type, is not `{}`."""
+    if request.method not in ("POST", "PUT", "PATCH") or not _json_body_expected():
+        return
+    if not request.is_json:
+        raise UnsupportedMediaType("Send the body as application/json.")
+    if not request.get_data(cache=True):
+        raise InvalidInput("A JSON body is required.", errors={"_body": ["Missing."]})
+
+
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = problems.ProblemSchema
     #: Path prefixes answered with problem+json; other paths fall back to `html_error`.
@@ -40,7 +77,10 @@ class Api(flask_smorest.Api):
         spec_kwargs = dict(spec_kwargs or self._spec_kwargs or {})
         spec_kwargs.setdefault("marshmallow_plugin",
                                MarshmallowPlugin(schema_name_resolver=schema_name_resolver))
+        app.url_map.converters["int"] = BoundedIntConverter
         super().init_app(app, spec_kwargs=spec_kwargs)
+        self.register_converter(BoundedIntConverter, _bounded_int_schema)
+        app.before_request(require_json_body)
         app.register_error_handler(DomainError, self.handle_domain_error)
         app.register_error_handler(Exception, self.handle_unexpected)
 

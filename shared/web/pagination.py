@@ -15,12 +15,13 @@ import marshmallow as ma
 from flask import request
 
 from shared.errors import InvalidInput
+from shared.web.schema import Schema
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 
-class CursorPageArgsSchema(ma.Schema):
+class CursorPageArgsSchema(Schema):
     limit = ma.fields.Integer(load_default=DEFAULT_LIMIT,
                               validate=ma.validate.Range(min=1, max=MAX_LIMIT))
     cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=200))

@@ -22,7 +22,10 @@ log = logging.getLogger("partynet.errors")
 
 
 class ProblemSchema(ma.Schema):
-    """RFC 9457 problem details (documentation only)."""
+    """RFC 9457 problem details (documentation only); extension members are allowed."""
+
+    class Meta:
+        unknown = ma.INCLUDE
 
     type = ma.fields.String(metadata={"description": "URI naming the problem kind; ends in a code"})
     title = ma.fields.String()
