@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 from pathlib import Path
 
+from shared.identity import PiiCipher
 from shared.settings import EnvSettings
 
 DEFAULT_INSTANCE = Path("instance")
@@ -48,12 +47,11 @@ class NodeSettings(EnvSettings):
             problems.append("NODE_DATABASE_URL: only sqlite and postgresql URLs are supported")
         if len(self.secret_key) < 16:
             problems.append("NODE_SECRET_KEY: set a random secret of at least 16 characters")
-        for name in ("pii_key",):
-            try:
-                if len(base64.b64decode(getattr(self, name), validate=True)) != 32:
-                    raise ValueError
-            except (ValueError, binascii.Error):
-                problems.append(f"NODE_{name.upper()}: must be 32 random bytes, base64-encoded")
+        try:
+            PiiCipher.from_b64(self.pii_key, old_keys=self.pii_old_keys)
+        except ValueError:
+            problems.append("NODE_PII_KEY, NODE_PII_OLD_KEYS: each must be 32 random bytes, "
+                            "base64-encoded (`partynet node keygen` makes one)")
         if len(self.identity_hash_key) < 16:
             problems.append("NODE_IDENTITY_HASH_KEY: set a shared secret of at least 16 characters")
         if not 0 <= self.trusted_proxies <= 5:
