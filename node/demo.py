@@ -1,0 +1,1013 @@
+"""The demo node: two Chongqing district tenants with realistic, deterministic data.
+
+Everything is written through the services (`create_tenant`, `create_org`, `create_member`,
+`change_stage`, `add_officer`, `create_account`, `create_grant`, ...), so the codes, the dated
+history behind each activity card and the audit log are the real thing. The data comes from a
+seeded `random.Random` and a plan made before anything is written: the same day gives the same
+people, which keeps tests stable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import random
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from node import migrate
+from node.accounts.models import Account
+from node.accounts.services import create_account, load_principal
+from node.audit.recording import acting_as
+from node.auth.models import OAuthClient
+from node.auth.principal import Principal
+from node.auth.services import create_client
+from node.db import db
+from node.grants.models import Grant, Role
+from node.grants.services import create_grant
+from node.members.models import Education, Member, Stage, Status
+from node.members.services import change_stage, change_status, create_member, move_member
+from node.orgs.models import OfficerPosition, Org, OrgKind
+from node.orgs.services import add_officer, create_org, update_org
+from node.settings import NodeSettings
+from node.tenants.models import Tenant
+from node.tenants.scoping import all_tenants, tenant_context
+from node.tenants.services import create_tenant, root_org
+from shared.db import transaction
+from shared.identity import normalize_national_id
+
+#: Every demo account has this password (it satisfies the 10-character minimum).
+DEMO_PASSWORD = "demo-password-1"
+RANDOM_SEED = 12371
+ENV_FILE = "node.env"
+DB_FILE = "node.db"
+#: The API client of each tenant: its secret exists only in clear at creation, so the demo
+#: keeps it in the instance folder to print it again on later runs.
+CLIENTS_FILE = "api-clients.txt"
+DEMO_CLIENT_NAME = "demo-api"
+
+
+# --------------------------------------------------------------------------- the tenants' shape
+
+
+@dataclasses.dataclass(frozen=True)
+class OrgSpec:
+    """One organization of the demo tree; branches carry the profile of their members."""
+
+    kind: OrgKind
+    name: str
+    short_name: str | None = None
+    description: str | None = None
+    #: Who the members are: organ, community, village, enterprise, joint or retired.
+    profile: str | None = None
+    size: int = 0
+    #: Work unit of the members (defaults by profile).
+    unit: str | None = None
+    village: bool = False
+    key: str | None = None
+    children: tuple[OrgSpec, ...] = ()
+
+
+def committee(name: str, **kw: Any) -> OrgSpec:
+    return OrgSpec(OrgKind.committee, name, **kw)
+
+
+def general_branch(name: str, **kw: Any) -> OrgSpec:
+    return OrgSpec(OrgKind.general_branch, name, **kw)
+
+
+def branch(name: str, profile: str, size: int, *groups: str, **kw: Any) -> OrgSpec:
+    kids = tuple(OrgSpec(OrgKind.group, g) for g in groups)
+    return OrgSpec(OrgKind.branch, name, profile=profile, size=size, children=kids, **kw)
+
+
+def joint_branch(name: str, size: int, **kw: Any) -> OrgSpec:
+    return OrgSpec(OrgKind.joint_branch, name, profile="joint", size=size, **kw)
+
+
+@dataclasses.dataclass(frozen=True)
+class TenantSpec:
+    slug: str
+    name: str
+    code_prefix: str
+    district: str
+    description: str
+    roads: tuple[str, ...]
+    community_units: tuple[str, ...]
+    joint_units: tuple[str, ...]
+    tree: tuple[OrgSpec, ...]
+    #: Keys of the orgs the committee administrator and the branch secretary administer.
+    committee_key: str
+    branch_key: str
+
+
+_RETIRED_DESC = "按照就近就便原则组织离退休党员参加组织生活，定期开展走访慰问和政策宣讲。"
+
+DADUKOU = TenantSpec(
+    slug="dadukou",
+    name="中共重庆市大渡口区委员会",
+    code_prefix="500104",
+    district="大渡口区",
+    description="大渡口区委自2004年起建设开放统一的“12371”党建信息平台，探索党员分布式管理，"
+                "推进网上组织关系接转、网上组织生活和网上党费管理，实现党员队伍精确管理。",
+    roads=("春晖路", "松青路", "钢花路", "文体路", "锦霞街", "翠柏路", "新山村路", "八桥路",
+           "双山路", "大堰路"),
+    community_units=("大渡口区人民医院", "重庆市第三十七中学校", "个体经营", "钢花路农贸市场",
+                     "重庆渝兴物业管理有限公司", "大渡口区图书馆", "社区卫生服务中心"),
+    joint_units=("重庆钢花印务有限公司", "重庆新山村物流有限公司", "重庆跃渝机电设备有限公司",
+                 "重庆锦霞餐饮管理有限公司", "重庆双山建材有限公司"),
+    committee_key="xinshancun",
+    branch_key="ganghua-1",
+    tree=(
+        committee(
+            "中共重庆市大渡口区级机关工作委员会", short_name="区级机关工委",
+            description="领导区级机关各部门党组织，推动机关党建与业务工作深度融合。",
+            children=(
+                branch("区委组织部机关党支部", "organ", 14, unit="中共重庆市大渡口区委组织部"),
+                branch("区财政局机关党支部", "organ", 12, unit="重庆市大渡口区财政局"),
+                branch("区卫生健康委机关党支部", "organ", 10,
+                       unit="重庆市大渡口区卫生健康委员会"),
+            )),
+        committee(
+            "中共重庆市大渡口区新山村街道工作委员会", short_name="新山村街道党工委",
+            key="xinshancun",
+            description="下辖社区党委、社区党支部、机关党支部和非公企业联合党支部，"
+                        "以网格化方式联系服务辖区党员和群众。",
+            children=(
+                branch("新山村街道机关党支部", "organ", 16, unit="大渡口区新山村街道办事处"),
+                committee(
+                    "中共新山村街道钢花路社区委员会", short_name="钢花路社区党委", village=True,
+                    description="设两个在职党员支部和一个离退休党支部，组织党员在社区开展"
+                                "志愿服务和“主题党日”活动。",
+                    children=(
+                        branch("钢花路社区第一党支部", "community", 24,
+                               "第一党小组", "第二党小组", village=True, key="ganghua-1",
+                               description="每月固定日开展主题党日，党员亮身份、"
+                                           "认领网格服务岗。"),
+                        branch("钢花路社区第二党支部", "community", 20, village=True),
+                        branch("钢花路社区离退休党支部", "retired", 22, village=True,
+                               description=_RETIRED_DESC),
+                    )),
+                branch("新山村社区党支部", "community", 18, "第一党小组", village=True),
+                joint_branch("新山村街道非公企业联合党支部", 9,
+                             description="由辖区5家非公有制企业联合组建，覆盖暂不具备单独组建"
+                                         "条件的小微企业党员。"),
+            )),
+        committee(
+            "中共重庆市大渡口区跃进村街道工作委员会", short_name="跃进村街道党工委",
+            children=(
+                branch("跃进村街道机关党支部", "organ", 12, unit="大渡口区跃进村街道办事处"),
+                branch("松青路社区党支部", "community", 18, village=True),
+                branch("跃进村街道离退休干部党支部", "retired", 16,
+                       unit="大渡口区跃进村街道办事处"),
+            )),
+        committee(
+            "中共重庆市大渡口区八桥镇委员会", short_name="八桥镇党委",
+            children=(
+                branch("八桥镇机关党支部", "organ", 12, unit="大渡口区八桥镇人民政府"),
+                branch("柏木村党支部", "village", 14, village=True, unit="八桥镇柏木村村民委员会"),
+            )),
+        committee(
+            "中共重庆大渡口钢城集团有限公司委员会", short_name="钢城集团党委",
+            description="坚持党建与生产经营深度融合，设生产运营党总支、机关党支部和离退休党支部。",
+            children=(
+                general_branch(
+                    "中共钢城集团生产运营总支部委员会", short_name="生产运营党总支",
+                    children=(
+                        branch("炼钢车间党支部", "enterprise", 26, "甲班党小组", "乙班党小组",
+                               unit="重庆大渡口钢城集团有限公司炼钢厂"),
+                        branch("轧钢车间党支部", "enterprise", 22,
+                               unit="重庆大渡口钢城集团有限公司轧钢厂"),
+                    )),
+                branch("钢城集团机关党支部", "enterprise", 14,
+                       unit="重庆大渡口钢城集团有限公司"),
+                branch("钢城集团离退休党支部", "retired", 20,
+                       unit="重庆大渡口钢城集团有限公司", description=_RETIRED_DESC),
+            )),
+    ),
+)
+
+JIULONGPO = TenantSpec(
+    slug="jiulongpo",
+    name="中共重庆市九龙坡区委员会",
+    code_prefix="500107",
+    district="九龙坡区",
+    description="九龙坡区委领导全区街道、镇、机关和企业党组织，依托党建信息平台记录"
+                "“三会一课”、主题党日和党员学习积分，推动组织生活管理线上线下同步。",
+    roads=("杨家坪正街", "西郊路", "直港大道", "谢家湾正街", "黄桷坪正街", "石杨路",
+           "白市驿正街", "西彭大道", "兴胜路", "渝州路"),
+    community_units=("九龙坡区人民医院", "重庆市杨家坪中学", "个体经营", "杨家坪步行街商户",
+                     "重庆龙湾物业服务有限公司", "九龙坡区文化馆", "社区卫生服务中心"),
+    joint_units=("重庆坪山电子商务有限公司", "重庆西郊广告传媒有限公司", "重庆直港餐饮有限公司",
+                 "重庆谢家湾文化发展有限公司", "重庆龙腾汽配有限公司"),
+    committee_key="yangjiaping",
+    branch_key="zhigang-1",
+    tree=(
+        committee(
+            "中共重庆市九龙坡区级机关工作委员会", short_name="区级机关工委",
+            children=(
+                branch("区委组织部机关党支部", "organ", 12, unit="中共重庆市九龙坡区委组织部"),
+                branch("区发展改革委机关党支部", "organ", 10,
+                       unit="重庆市九龙坡区发展和改革委员会"),
+            )),
+        committee(
+            "中共重庆市九龙坡区杨家坪街道工作委员会", short_name="杨家坪街道党工委",
+            key="yangjiaping",
+            description="推行“党建+网格”治理，在商圈和老旧小区设立党员先锋岗。",
+            children=(
+                branch("杨家坪街道机关党支部", "organ", 14, unit="九龙坡区杨家坪街道办事处"),
+                committee(
+                    "中共杨家坪街道直港大道社区委员会", short_name="直港大道社区党委",
+                    village=True,
+                    children=(
+                        branch("直港大道社区第一党支部", "community", 22,
+                               "第一党小组", "第二党小组", village=True, key="zhigang-1",
+                               description="党员认领楼栋，参与老旧小区改造议事和邻里互助。"),
+                        branch("直港大道社区第二党支部", "community", 18, village=True),
+                        branch("直港大道社区离退休党支部", "retired", 18, village=True,
+                               description=_RETIRED_DESC),
+                    )),
+                branch("西郊路社区党支部", "community", 16, village=True),
+                joint_branch("杨家坪商圈非公企业联合党支部", 10,
+                             description="覆盖商圈内5家小微企业的党员，每月集中开展组织生活。"),
+            )),
+        committee(
+            "中共重庆市九龙坡区黄桷坪街道工作委员会", short_name="黄桷坪街道党工委",
+            children=(
+                branch("黄桷坪街道机关党支部", "organ", 10, unit="九龙坡区黄桷坪街道办事处"),
+                branch("黄桷坪正街社区党支部", "community", 18, "第一党小组", village=True),
+                branch("黄桷坪街道离退休党支部", "retired", 14, unit="九龙坡区黄桷坪街道办事处"),
+            )),
+        committee(
+            "中共重庆市九龙坡区白市驿镇委员会", short_name="白市驿镇党委",
+            children=(
+                branch("白市驿镇机关党支部", "organ", 10, unit="九龙坡区白市驿镇人民政府"),
+                branch("海龙村党支部", "village", 16, village=True,
+                       unit="白市驿镇海龙村村民委员会"),
+                joint_branch("白市驿镇农民专业合作社联合党支部", 8),
+            )),
+        committee(
+            "中共重庆西彭铝业有限公司委员会", short_name="西彭铝业党委",
+            description="以“党建引领、安全生产、技术攻关”为主线，设生产党总支和机关、"
+                        "离退休党支部。",
+            children=(
+                general_branch(
+                    "中共西彭铝业生产总支部委员会", short_name="生产党总支",
+                    children=(
+                        branch("熔铸车间党支部", "enterprise", 24, "早班党小组", "中班党小组",
+                               unit="重庆西彭铝业有限公司熔铸厂"),
+                        branch("轧制车间党支部", "enterprise", 20,
+                               unit="重庆西彭铝业有限公司轧制厂"),
+                    )),
+                branch("西彭铝业机关党支部", "enterprise", 12, unit="重庆西彭铝业有限公司"),
+                branch("西彭铝业离退休党支部", "retired", 16, unit="重庆西彭铝业有限公司",
+                       description=_RETIRED_DESC),
+            )),
+    ),
+)
+
+TENANTS: tuple[TenantSpec, ...] = (DADUKOU, JIULONGPO)
+
+
+@dataclasses.dataclass(frozen=True)
+class AccountSpec:
+    username: str
+    display_name: str
+    role: Role
+    #: Where the grant sits: "root", "committee", "branch".
+    scope: str
+    #: Which member the account belongs to: None, "secretary", "member".
+    member: str | None = None
+
+
+ACCOUNTS: tuple[AccountSpec, ...] = (
+    AccountSpec("admin", "admin", Role.tenant_admin, "root"),
+    AccountSpec("committee", "街道党工委党建办", Role.org_admin, "committee"),
+    AccountSpec("secretary", "支部书记", Role.org_admin, "branch", member="secretary"),
+    AccountSpec("viewer", "区委组织部（查阅）", Role.org_viewer, "root"),
+    AccountSpec("member", "党员", Role.member, "branch", member="member"),
+)
+
+
+# --------------------------------------------------------------------------- people
+
+
+_SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余"
+             "杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏付方邹熊秦邱江尹雷龙陶贺毛向冉牟")
+_SURNAME_WEIGHTS = [1 / (i + 6) for i in range(len(_SURNAMES))]
+_GIVEN = {
+    ("male", "old"): "建国 国庆 建华 志强 国强 德明 光荣 正华 家明 永福 学文 春生 文华 卫东 "
+                     "建军 长生 保国 明亮 福全 世平",
+    ("female", "old"): "秀英 桂英 玉兰 淑华 秀兰 桂芳 翠华 凤英 玉珍 素芬 春梅 秀珍 丽华 红梅 "
+                       "淑珍 德碧 素琼",
+    ("male", "mid"): "伟 强 军 勇 斌 杰 涛 明 刚 平 辉 鹏 华 波 磊 超 峰 健 林 俊 海 东 宏 亮 "
+                     "志勇 建平 晓东 小龙 海涛 永刚 德勇 红兵",
+    ("female", "mid"): "芳 娜 敏 静 丽 艳 娟 霞 燕 红 梅 莉 萍 玲 琴 英 慧 晓燕 春燕 小红 丽娟 "
+                       "海燕 雪梅 玉梅 晓琴",
+    ("male", "young"): "浩 宇 鑫 帅 博 凯 轩 睿 晨 阳 子豪 浩然 宇航 俊杰 梓轩 一鸣 思远 嘉豪 "
+                       "天宇 明轩 家乐 皓文",
+    ("female", "young"): "婷 雪 琳 洁 颖 倩 晶 欣 怡 悦 璐 瑶 佳 丹 雨婷 欣怡 梓涵 思雨 雨萱 "
+                         "佳怡 诗涵 梦瑶 可馨",
+}
+_ETHNICITIES = (("汉族", 940), ("土家族", 40), ("苗族", 10), ("回族", 5), ("满族", 5))
+_EDUCATION: dict[str, tuple[tuple[Education, int], ...]] = {
+    "organ": ((Education.associate, 12), (Education.bachelor, 58), (Education.master, 27),
+              (Education.doctorate, 3)),
+    "community": ((Education.junior_secondary, 6), (Education.senior_secondary, 20),
+                  (Education.vocational, 14), (Education.associate, 30),
+                  (Education.bachelor, 30)),
+    "village": ((Education.primary, 10), (Education.junior_secondary, 40),
+                (Education.senior_secondary, 30), (Education.vocational, 10),
+                (Education.associate, 10)),
+    "enterprise": ((Education.senior_secondary, 8), (Education.vocational, 20),
+                   (Education.associate, 30), (Education.bachelor, 34), (Education.master, 8)),
+    "joint": ((Education.senior_secondary, 15), (Education.associate, 30),
+              (Education.bachelor, 45), (Education.master, 10)),
+    "retired": ((Education.primary, 8), (Education.junior_secondary, 30),
+                (Education.senior_secondary, 30), (Education.vocational, 14),
+                (Education.associate, 10), (Education.bachelor, 8)),
+}
+_OCCUPATIONS = {
+    "organ": ("公务员", "公务员", "公务员", "事业单位管理人员", "专业技术人员"),
+    "community": ("社区工作者", "个体经营者", "教师", "医生", "护士", "自由职业者", "快递员",
+                  "物业管理员", "退休人员"),
+    "village": ("农民", "农民", "农民", "村干部", "养殖户", "农业合作社社员"),
+    "enterprise": ("工程师", "技术员", "技术员", "生产工人", "生产工人", "班组长", "管理人员",
+                   "安全员", "销售人员"),
+    "joint": ("企业管理人员", "会计", "销售人员", "设计师", "程序员", "厨师"),
+    "retired": ("离退休人员",),
+}
+#: Age at application (low, high) by profile; most apply within eight years of `low`.
+_APPLICATION_AGE = {"organ": (22, 35), "enterprise": (20, 40), "joint": (22, 40),
+                    "community": (18, 45), "village": (20, 50), "retired": (22, 40)}
+#: Share of each pipeline stage in a working branch; retired branches have full members only.
+_PIPELINE_SHARE = 0.22
+_PIPELINE = (Stage.applicant, Stage.activist, Stage.candidate, Stage.probationary)
+_STATUS_WEIGHTS = ((Status.active, 900), (Status.floating, 45), (Status.lost_contact, 12),
+                   (Status.suspended, 6), (Status.kept, 15), (Status.left, 8))
+#: Civil servants do not drift away; retirees are not waiting for a first job.
+_PLAUSIBLE_STATUSES = {"organ": {Status.active, Status.left},
+                       "retired": set(Status) - {Status.kept, Status.floating}}
+_STATUS_REASONS = {
+    Status.floating: ("外出务工（广东省深圳市），持流动党员活动证参加组织生活",
+                      "外出经商（浙江省义乌市），与支部保持联系"),
+    Status.lost_contact: ("连续6个月无法取得联系",),
+    Status.suspended: ("失去联系满6个月，经支部大会讨论停止党籍",),
+    Status.kept: ("高校毕业尚未落实工作单位，组织关系暂留",),
+    Status.left: ("本人申请退党，支部大会讨论同意",),
+    Status.active: ("恢复正常",),
+}
+
+
+@dataclasses.dataclass
+class PersonPlan:
+    name: str
+    gender: str
+    national_id: str
+    birth_date: dt.date
+    ethnicity: str
+    education: Education
+    #: The pipeline, in order, from the application: (stage, date it began).
+    stages: list[tuple[Stage, dt.date]]
+    status: Status = Status.active
+    status_on: dt.date | None = None
+    status_reason: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    work_unit: str | None = None
+    occupation: str | None = None
+    #: Index (in the tenant's branch list) of the branch the person joined first, and when
+    #: they moved to their current branch.
+    moved_from: int | None = None
+    moved_on: dt.date | None = None
+
+    @property
+    def stage(self) -> Stage:
+        return self.stages[-1][0]
+
+
+@dataclasses.dataclass
+class OfficerPlan:
+    position: OfficerPosition
+    person: int  # index in the branch's people
+    term_start: dt.date
+    term_end: dt.date | None = None
+
+
+@dataclasses.dataclass
+class BranchPlan:
+    index: int  # position in the tenant's list of branches
+    spec: OrgSpec
+    path: tuple[int, ...]  # position in the tree, to find the created org
+    people: list[PersonPlan]
+    officers: list[OfficerPlan]
+    group_leaders: list[int]  # one person index per party group
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+class Planner:
+    """Makes the people of one tenant; pure (no database), driven by one seeded RNG."""
+
+    def __init__(self, spec: TenantSpec, rng: random.Random, today: dt.date) -> None:
+        self.spec, self.rng, self.today = spec, rng, today
+        self.region = spec.code_prefix[:6]
+        self.used_ids: set[str] = set()
+
+    def days(self, low: int, high: int) -> dt.timedelta:
+        return dt.timedelta(days=self.rng.randint(low, high))
+
+    def weighted(self, pairs: tuple[tuple[Any, int], ...]) -> Any:
+        values, weights = zip(*pairs, strict=True)
+        return self.rng.choices(values, weights)[0]
+
+    def name(self, gender: str, born: dt.date) -> str:
+        era = "old" if born.year < 1965 else "mid" if born.year < 1990 else "young"
+        surname = self.rng.choices(_SURNAMES, _SURNAME_WEIGHTS)[0]
+        return surname + self.rng.choice(_GIVEN[(gender, era)].split())
+
+    def national_id(self, born: dt.date, gender: str) -> str:
+        """GB 11643: region, birth date, a sequence whose parity is the gender, check digit."""
+        while True:
+            seq = self.rng.randrange(0, 1000)
+            if (seq % 2 == 1) != (gender == "male"):
+                seq = (seq + 1) % 1000
+            national_id = _with_check_digit(f"{self.region}{born:%Y%m%d}{seq:03d}")
+            if national_id not in self.used_ids:
+                self.used_ids.add(national_id)
+                return national_id
+
+    def timeline(self, stage: Stage, profile: str) -> list[tuple[Stage, dt.date]]:
+        """Dates of every step up to `stage`, with the national minimum intervals respected."""
+        spans = [self.days(190, 400),  # applicant -> activist: at least 6 months
+                 self.days(370, 600),  # activist -> candidate: at least a year
+                 self.days(45, 240),  # candidate -> probationary: review, training, assembly
+                 self.days(366, 366) if self.rng.random() > 0.08  # probation: a year ...
+                 else self.days(366 + 183, 366 + 365)]  # ... or extended by 6-12 months
+        steps = _PIPELINE.index(stage) if stage in _PIPELINE else len(_PIPELINE)
+        recent = {Stage.applicant: (15, 170), Stage.activist: (20, 340),
+                  Stage.candidate: (20, 330), Stage.probationary: (20, 350)}
+        if stage in recent:
+            current = self.today - self.days(*recent[stage])
+        elif profile == "retired":
+            current = self.today - self.days(26 * 365, 50 * 365)
+        else:
+            years = self.rng.betavariate(1.2, 2.6) * 34 + 0.2
+            current = self.today - dt.timedelta(days=int(years * 365))
+        dates = [current]
+        for span in reversed(spans[:steps]):
+            dates.insert(0, dates[0] - span)
+        return list(zip((*_PIPELINE, Stage.full), dates, strict=False))
+
+    def person(self, stage: Stage, profile: str, unit: str | None, street: str) -> PersonPlan:
+        rng = self.rng
+        stages = self.timeline(stage, profile)
+        applied = stages[0][1]
+        low, high = _APPLICATION_AGE[profile]
+        age_at_application = rng.randint(low, low + 8) if rng.random() < 0.7 \
+            else rng.randint(low, high)
+        born = _years_before(applied, age_at_application) - self.days(1, 360)
+        gender = "male" if rng.random() < (0.62 if profile in ("enterprise", "village") else 0.5) \
+            else "female"
+        work_unit = unit or {
+            "community": rng.choice(self.spec.community_units),
+            "joint": rng.choice(self.spec.joint_units),
+        }.get(profile)
+        return PersonPlan(
+            name=self.name(gender, born), gender=gender,
+            national_id=self.national_id(born, gender), birth_date=born,
+            ethnicity=self.weighted(_ETHNICITIES),
+            education=_plausible(self.weighted(_EDUCATION[profile]), born, self.today),
+            stages=stages,
+            phone=f"1{rng.choice('35789')}{rng.randrange(10**9):09d}",
+            address=f"重庆市{self.spec.district}{street}{rng.choice(self.spec.roads)}"
+                    f"{rng.randint(1, 260)}号{rng.randint(1, 12)}栋{rng.randint(1, 4)}单元"
+                    f"{rng.randint(1, 32)}-{rng.randint(1, 8)}",
+            work_unit=(f"（退休）{unit or '原单位'}" if profile == "retired" else work_unit),
+            occupation=rng.choice(_OCCUPATIONS[profile]),
+        )
+
+    def status(self, person: PersonPlan, profile: str, forced: Status | None = None) -> None:
+        status = forced or self.weighted(_STATUS_WEIGHTS)
+        if forced is None and status not in _PLAUSIBLE_STATUSES.get(profile, set(Status)):
+            status = Status.active
+        if status == Status.active:
+            return
+        last = person.stages[-1][1]
+        gap = (self.today - last).days
+        person.status = status
+        person.status_on = last + dt.timedelta(days=self.rng.randint(min(10, gap), max(10, gap)))
+        person.status_on = min(person.status_on, self.today)
+        person.status_reason = self.rng.choice(_STATUS_REASONS[status])
+
+
+def _plausible(education: Education, born: dt.date, today: dt.date) -> Education:
+    """No master's degree at 20: cap the level by age."""
+    age = (today - born).days // 365
+    order = list(Education)
+    for below, top in ((21, Education.senior_secondary), (22, Education.associate),
+                       (24, Education.bachelor), (27, Education.master)):
+        if age < below and order.index(education) > order.index(top):
+            return top
+    return education
+
+
+def _with_check_digit(first17: str) -> str:
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    total = sum(int(d) * w for d, w in zip(first17, weights, strict=True))
+    return normalize_national_id(first17 + "10X98765432"[total % 11])
+
+
+def _walk(specs: tuple[OrgSpec, ...], path: tuple[int, ...] = ()
+          ) -> Iterator[tuple[tuple[int, ...], OrgSpec]]:
+    for i, spec in enumerate(specs):
+        yield (*path, i), spec
+        yield from _walk(spec.children, (*path, i))
+
+
+def _street(spec: TenantSpec, path: tuple[int, ...]) -> str:
+    top = spec.tree[path[0]].short_name or ""
+    return top.removesuffix("党工委").removesuffix("党委") if "街道" in top or "镇" in top else ""
+
+
+def plan_tenant(spec: TenantSpec, rng: random.Random, today: dt.date) -> list[BranchPlan]:
+    """Every branch's people, officers and party-group leaders; no database needed."""
+    planner = Planner(spec, rng, today)
+    plans: list[BranchPlan] = []
+    for path, org in _walk(spec.tree):
+        if org.profile is None:
+            continue
+        stages = [Stage.full] * org.size
+        if org.profile != "retired":
+            pipeline = max(1, round(org.size * _PIPELINE_SHARE))
+            offset = rng.randrange(len(_PIPELINE))
+            for i in range(pipeline):
+                stages[org.size - 1 - i] = _PIPELINE[(offset + i) % len(_PIPELINE)]
+            rng.shuffle(stages)
+        people = [planner.person(stage, org.profile, org.unit, _street(spec, path))
+                  for stage in stages]
+        plans.append(BranchPlan(len(plans), org, path, people, [], []))
+    _assign_statuses(planner, plans)
+    _assign_moves(planner, plans)
+    for plan in plans:
+        _assign_officers(planner, plan)
+    return plans
+
+
+def _assign_statuses(planner: Planner, plans: list[BranchPlan]) -> None:
+    """Mostly active; every status but transfer-out (set only by a transfer) appears."""
+    candidates = []
+    for plan in plans:
+        for person in plan.people:
+            if person.stage in (Stage.full, Stage.probationary):
+                planner.status(person, plan.spec.profile or "")
+                if plan.spec.profile not in ("retired", "organ") and person.stage == Stage.full:
+                    candidates.append((plan, person))
+    present = {p.status for plan in plans for p in plan.people}
+    for status in (Status.floating, Status.lost_contact, Status.suspended, Status.kept,
+                   Status.left):
+        if status not in present:
+            plan, person = planner.rng.choice([c for c in candidates
+                                               if c[1].status == Status.active])
+            planner.status(person, plan.spec.profile or "", forced=status)
+
+
+def _assign_moves(planner: Planner, plans: list[BranchPlan]) -> None:
+    """A few members changed branch inside the tenant, so their cards show an org history."""
+    rng = planner.rng
+    working = [i for i, plan in enumerate(plans) if plan.spec.profile != "retired"]
+    for i in working:
+        for person in plans[i].people:
+            if person.stage == Stage.full and person.status == Status.active \
+                    and rng.random() < 0.04:
+                start = person.stages[0][1] + dt.timedelta(days=30)
+                end = planner.today - dt.timedelta(days=20)
+                if start >= end:
+                    continue
+                person.moved_from = rng.choice([j for j in working if j != i])
+                person.moved_on = start + dt.timedelta(days=rng.randint(0, (end - start).days))
+
+
+def _assign_officers(planner: Planner, plan: BranchPlan) -> None:
+    """A secretary; a committee of 3 or 5 from 7 full members; a leader per party group."""
+    rng = planner.rng
+    term_days = (5 if plan.spec.village else 3) * 365
+    start = planner.today - planner.days(30, term_days - 120)  # no term overdue yet
+    former_start = start - dt.timedelta(days=term_days)
+
+    def full_members_since(day: dt.date) -> list[int]:
+        return [i for i, p in enumerate(plan.people) if p.stage == Stage.full
+                and p.status == Status.active and p.stages[-1][1] <= day]
+
+    eligible = full_members_since(start) or full_members_since(planner.today)
+    rng.shuffle(eligible)
+    full = len(full_members_since(planner.today))
+    positions = [OfficerPosition.secretary]
+    if full >= 7:
+        positions += [OfficerPosition.organization, OfficerPosition.propaganda]
+        if full >= 20:
+            positions += [OfficerPosition.deputy_secretary, OfficerPosition.discipline]
+    for position, person in zip(positions, eligible, strict=False):
+        plan.officers.append(OfficerPlan(position, person, start))
+    serving = {o.person for o in plan.officers}
+    former = [i for i in full_members_since(former_start) if i not in serving]
+    if former and rng.random() < 0.4:  # the previous secretary, term ended
+        plan.officers.append(OfficerPlan(OfficerPosition.secretary, rng.choice(former),
+                                         former_start, start - dt.timedelta(days=1)))
+    groups = [c for c in plan.spec.children if c.kind == OrgKind.group]
+    rest = eligible[len(positions):] or eligible
+    plan.group_leaders = [rest[i % len(rest)] for i in range(len(groups))]
+
+
+# --------------------------------------------------------------------------- writing it
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    password: str
+    role: Role
+    org_name: str
+    member_name: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class TenantSummary:
+    created: bool  # seeded by this run (False: an earlier run's data)
+    slug: str
+    name: str
+    code_prefix: str
+    orgs: int
+    members: int
+    stages: dict[str, int]
+    statuses: dict[str, int]
+    accounts: list[DemoAccount]
+    client_id: str | None = None
+    client_secret: str | None = None  # known when created now, or kept by the instance
+
+
+def seed(today: dt.date | None = None, *, log: Callable[[str], None] = lambda _: None
+         ) -> list[TenantSummary]:
+    """Create each demo tenant that does not exist yet (one transaction each), then describe."""
+    today = today or dt.date.today()
+    summaries = []
+    for spec in TENANTS:
+        with all_tenants():
+            exists = db.session.scalar(sa.select(Tenant.id).where(Tenant.slug == spec.slug))
+        if exists is None:
+            log(f"seeding {spec.slug} ({spec.name}) ...")
+            rng = random.Random(f"{RANDOM_SEED}:{spec.slug}")
+            plans = plan_tenant(spec, rng, today)
+            with acting_as("demo"), transaction(db):
+                secret = _write_tenant(spec, plans, today)
+            summaries.append(dataclasses.replace(describe(spec, created=True),
+                                                 client_secret=secret))
+        else:
+            log(f"{spec.slug} exists; reusing its data")
+            summaries.append(describe(spec))
+    return summaries
+
+
+def _write_tenant(spec: TenantSpec, plans: list[BranchPlan], today: dt.date) -> str:
+    """Write one tenant; return the secret of its API client."""
+    tenant = create_tenant(slug=spec.slug, name=spec.name, code_prefix=spec.code_prefix,
+                           admin_username="admin", admin_password=DEMO_PASSWORD)
+    with tenant_context(tenant.id):
+        admin = db.session.scalars(sa.select(Account).where(Account.username == "admin")).one()
+        principal = load_principal(admin)
+        root = root_org(tenant)
+        update_org(principal, root, {"description": spec.description,
+                                     "short_name": spec.name.removeprefix("中共重庆市")
+                                     .replace("委员会", "委"),
+                                     "founded_on": dt.date(1950, 1, 1)})
+        orgs = _write_orgs(principal, spec, root, today)
+        branch_orgs = [orgs[plan.path] for plan in plans]
+        members = [_write_people(principal, tenant, plan, branch_orgs) for plan in plans]
+        for plan, org, people in zip(plans, branch_orgs, members, strict=True):
+            _write_officers(principal, plan, org, people, orgs)
+        _write_committee_officers(principal, spec, root, orgs, plans, members, today)
+        _write_accounts(principal, spec, root, orgs, plans, members)
+        return _write_api_client(principal, tenant, root)
+
+
+def _write_api_client(principal: Principal, tenant: Tenant, root: Org) -> str:
+    """A client-credentials client whose service account administers the tenant's members."""
+    issued = create_client(tenant=tenant, name=DEMO_CLIENT_NAME,
+                           grant_types=["client_credentials"], scope="read write")
+    assert issued.service_account is not None and issued.secret is not None
+    create_grant(principal, account_id=issued.service_account.id, role=Role.org_admin,
+                 org_id=root.id)
+    return issued.secret
+
+
+def _write_orgs(principal: Principal, spec: TenantSpec, root: Org, today: dt.date
+                ) -> dict[tuple[int, ...], Org]:
+    rng = random.Random(f"{RANDOM_SEED}:{spec.slug}:orgs")
+    orgs: dict[tuple[int, ...], Org] = {}
+    for path, org in _walk(spec.tree):
+        parent = orgs[path[:-1]] if len(path) > 1 else root
+        orgs[path] = create_org(principal, {
+            "parent_id": parent.id, "kind": org.kind, "name": org.name,
+            "short_name": org.short_name, "description": org.description,
+            "is_village_or_community": org.village,
+            "founded_on": today - dt.timedelta(days=rng.randint(3 * 365, 40 * 365))})
+    return orgs
+
+
+
+def _write_people(principal: Principal, tenant: Tenant, plan: BranchPlan,
+                  branch_orgs: list[Org]) -> list[Member]:
+    """Register each person at application, then walk the pipeline with the real dates."""
+    home = branch_orgs[plan.index]
+    members = []
+    for person in plan.people:
+        first_org = home if person.moved_from is None else branch_orgs[person.moved_from]
+        (first_stage, applied), *later = person.stages
+        member = create_member(principal, tenant, {
+            "org_id": first_org.id, "name": person.name, "national_id": person.national_id,
+            "stage": first_stage, "stage_since": applied, "applied_on": applied,
+            "ethnicity": person.ethnicity, "education": person.education,
+            "phone": person.phone, "address": person.address, "work_unit": person.work_unit,
+            "occupation": person.occupation})
+        for stage, since in later:
+            change_stage(principal, member, to_stage=stage, effective_on=since,
+                         note=_STAGE_NOTES[stage])
+        if person.moved_on is not None:
+            move_member(principal, member, to_org_id=home.id, effective_on=person.moved_on,
+                        reason="工作调动")
+        if person.status_on is not None:
+            change_status(principal, member, to_status=person.status,
+                          effective_on=person.status_on, reason=person.status_reason)
+        members.append(member)
+    return members
+
+
+_STAGE_NOTES = {
+    Stage.activist: "党支部委员会研究确定为入党积极分子",
+    Stage.candidate: "经政治审查，列为发展对象",
+    Stage.probationary: "支部大会讨论通过，上级党委审批",
+    Stage.full: "预备期满，支部大会讨论同意按期转正",
+}
+
+
+def _write_officers(principal: Principal, plan: BranchPlan, org: Org, people: list[Member],
+                    orgs: dict[tuple[int, ...], Org]) -> None:
+    for officer in plan.officers:
+        add_officer(principal, org, {"member_id": people[officer.person].id,
+                                     "position": officer.position,
+                                     "term_start": officer.term_start,
+                                     "term_end": officer.term_end})
+    start = next((o.term_start for o in plan.officers if o.term_end is None), None)
+    for i, person in enumerate(plan.group_leaders):
+        add_officer(principal, orgs[(*plan.path, i)], {
+            "member_id": people[person].id, "position": OfficerPosition.group_leader,
+            "term_start": start or org.founded_on})
+
+
+def _write_committee_officers(principal: Principal, spec: TenantSpec, root: Org,
+                              orgs: dict[tuple[int, ...], Org], plans: list[BranchPlan],
+                              members: list[list[Member]], today: dt.date) -> None:
+    """Committee officers come from the staff branches (organ, enterprise) of their subtree."""
+    rng = random.Random(f"{RANDOM_SEED}:{spec.slug}:committees")
+    committees: list[tuple[tuple[int, ...], Org]] = [((), root)]
+    committees += [(path, orgs[path]) for path, org in _walk(spec.tree)
+                   if org.kind in (OrgKind.committee, OrgKind.general_branch)]
+    for path, org in committees:
+        pool = [member for plan, people in zip(plans, members, strict=True)
+                if plan.path[:len(path)] == path and plan.spec.profile in ("organ", "enterprise")
+                for member, person in zip(people, plan.people, strict=True)
+                if person.stage == Stage.full and person.status == Status.active]
+        if not pool:
+            pool = [member for plan, people in zip(plans, members, strict=True)
+                    if plan.path[:len(path)] == path for member in people
+                    if member.stage == Stage.full and member.status == Status.active]
+        positions = [OfficerPosition.secretary, OfficerPosition.deputy_secretary,
+                     OfficerPosition.organization]
+        if not path:
+            positions += [OfficerPosition.propaganda, OfficerPosition.discipline]
+        start = today - dt.timedelta(days=rng.randint(60, 900))
+        pool = [m for m in pool if m.full_on and m.full_on <= start] or pool
+        for position, member in zip(positions, rng.sample(pool, min(len(pool), len(positions))),
+                                    strict=False):
+            add_officer(principal, org, {"member_id": member.id, "position": position,
+                                            "term_start": start})
+
+
+def _key_path(spec: TenantSpec, key: str) -> tuple[int, ...]:
+    return next(path for path, org in _walk(spec.tree) if org.key == key)
+
+
+def _write_accounts(principal: Principal, spec: TenantSpec, root: Org,
+                    orgs: dict[tuple[int, ...], Org], plans: list[BranchPlan],
+                    members: list[list[Member]]) -> None:
+    """Admin (made with the tenant), committee, secretary, viewer and member accounts."""
+    branch_path = _key_path(spec, spec.branch_key)
+    plan = next(p for p in plans if p.path == branch_path)
+    people = members[plan.index]
+    secretary = next(people[o.person] for o in plan.officers
+                     if o.position == OfficerPosition.secretary and o.term_end is None)
+    officers = {o.person for o in plan.officers} | set(plan.group_leaders)
+    member = next(people[i] for i, p in enumerate(plan.people)
+                  if i not in officers and p.moved_from is None and p.stage == Stage.full
+                  and p.status == Status.active)
+    scopes = {"root": root, "committee": orgs[_key_path(spec, spec.committee_key)],
+              "branch": orgs[branch_path]}
+    linked = {"secretary": secretary, "member": member}
+    for account_spec in ACCOUNTS:
+        if account_spec.username == "admin":
+            admin = db.session.scalars(sa.select(Account).where(Account.username == "admin")).one()
+            admin.display_name = "组织部管理员"
+            continue
+        person = linked.get(account_spec.member or "")
+        account = create_account(
+            principal, username=account_spec.username,
+            display_name=person.name if person is not None else account_spec.display_name,
+            password=DEMO_PASSWORD, member_id=person.id if person is not None else None)
+        create_grant(principal, account_id=account.id, role=account_spec.role,
+                     org_id=scopes[account_spec.scope].id)
+
+
+def describe(spec: TenantSpec, *, created: bool = False) -> TenantSummary:
+    """What the database holds for a demo tenant (also when an earlier run seeded it)."""
+    with all_tenants():
+        tenant = db.session.scalars(sa.select(Tenant).where(Tenant.slug == spec.slug)).one()
+    with tenant_context(tenant.id):
+        count = sa.func.count()
+        orgs = db.session.scalar(sa.select(count).select_from(Org)) or 0
+        stages = dict(db.session.execute(sa.select(Member.stage, count)
+                                         .group_by(Member.stage)).all())
+        statuses = dict(db.session.execute(sa.select(Member.status, count)
+                                           .group_by(Member.status)).all())
+        client_id = db.session.scalar(sa.select(OAuthClient.client_id).where(
+            OAuthClient.tenant_id == tenant.id, OAuthClient.name == DEMO_CLIENT_NAME))
+        accounts = []
+        for account_spec in ACCOUNTS:
+            row = db.session.execute(
+                sa.select(Account, Grant.role, Org.name)
+                .join(Grant, Grant.account_id == Account.id).join(Org, Org.id == Grant.org_id)
+                .where(Account.username == account_spec.username)
+                .order_by(Grant.id).limit(1)).one_or_none()
+            if row is None:
+                continue
+            account, role, org_name = row
+            member_name = db.session.scalar(sa.select(Member.name).where(
+                Member.id == account.member_id)) if account.member_id else None
+            accounts.append(DemoAccount(account.username, DEMO_PASSWORD, Role(role), org_name,
+                                        member_name))
+    return TenantSummary(
+        created=created, slug=tenant.slug, name=tenant.name, code_prefix=tenant.code_prefix,
+        orgs=orgs,
+        members=sum(stages.values()),
+        stages={Stage(k).value: v for k, v in stages.items()},
+        statuses={Status(k).value: v for k, v in statuses.items()}, accounts=accounts,
+        client_id=client_id)
+
+
+# --------------------------------------------------------------------------- the instance
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def _vendor_dir() -> Path | None:
+    """The checkout's node_modules (installed by `make setup`), wherever the demo is run from."""
+    candidate = Path(__file__).resolve().parent.parent / "node_modules"
+    return candidate if candidate.is_dir() else None
+
+
+def _env_text(instance: Path, base_url: str) -> str:
+    # Standard base64: NodeSettings validates NODE_PII_KEY with the standard alphabet.
+    import base64
+
+    pii_key = base64.b64encode(os.urandom(32)).decode()
+    lines = [
+        "# partynet demo node: generated by `partynet node demo`. Development only:",
+        "# fresh random secrets, SQLite, debug cookies. `partynet node demo --reset` starts over.",
+        f"NODE_SECRET_KEY={secrets.token_urlsafe(32)}",
+        f"NODE_PII_KEY={pii_key}",
+        f"NODE_IDENTITY_HASH_KEY={secrets.token_urlsafe(32)}",
+        f"NODE_DATABASE_URL=sqlite:///{instance / DB_FILE}",
+        "NODE_DEBUG=true",
+        "NODE_NODE_ID=node-demo",
+        f"NODE_BASE_URL={base_url}",
+    ]
+    vendor = _vendor_dir()
+    if vendor is not None:
+        lines.append(f"NODE_VENDOR_DIR={vendor}")
+    return "\n".join(lines) + "\n"
+
+
+def prepare_instance(instance: Path, *, base_url: str, reset: bool = False) -> dict[str, str]:
+    """Create the instance folder and its env file once; later runs keep the secrets.
+
+    `reset` deletes only what the demo made (env file and database), never the folder itself,
+    so a mistyped `--instance` cannot wipe unrelated files.
+    """
+    instance = instance.resolve()
+    if reset:
+        for name in (ENV_FILE, DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm", CLIENTS_FILE):
+            (instance / name).unlink(missing_ok=True)
+    instance.mkdir(parents=True, exist_ok=True)
+    env_file = instance / ENV_FILE
+    if not env_file.exists():
+        env_file.write_text(_env_text(instance, base_url), encoding="utf-8")
+        env_file.chmod(0o600)
+    else:  # the secrets stay; the URL follows --host and --port
+        lines = [f"NODE_BASE_URL={base_url}" if line.startswith("NODE_BASE_URL=") else line
+                 for line in env_file.read_text(encoding="utf-8").splitlines()]
+        env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return read_env_file(env_file)
+
+
+def setup_database(instance: Path, log: Callable[[str], None] = lambda _: None
+                   ) -> list[TenantSummary]:
+    """Migrate to head, seed what is missing, remember the API client secrets."""
+    assert db.engine is not None
+    migrate.upgrade(db.engine)
+    try:
+        summaries = seed(log=log)
+    finally:
+        db.session.remove()
+    return _remember_client_secrets(instance.resolve() / CLIENTS_FILE, summaries)
+
+
+def _remember_client_secrets(path: Path, summaries: list[TenantSummary]
+                             ) -> list[TenantSummary]:
+    known = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            client_id, _, secret = line.partition(" ")
+            known[client_id] = secret
+    for summary in summaries:
+        if summary.client_id and summary.client_secret:
+            known[summary.client_id] = summary.client_secret
+    path.write_text("".join(f"{k} {v}\n" for k, v in known.items()), encoding="utf-8")
+    path.chmod(0o600)
+    return [dataclasses.replace(s, client_secret=known.get(s.client_id or ""))
+            for s in summaries]
+
+
+def login_path(app: Flask, slug: str) -> str | None:
+    """The tenant's sign-in page, if this build has one (`/t/<slug>/login`)."""
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/t/<") and rule.rule.endswith("/login"):
+            return "/t/" + slug + rule.rule[rule.rule.index(">") + 1:]
+    return None
+
+
+def banner(app: Flask, summaries: list[TenantSummary], *, base_url: str, instance: Path,
+           seconds: float | None, serving: bool) -> str:
+    settings: NodeSettings = app.extensions["node"]
+    fresh = any(s.created for s in summaries)
+    took = (f", seeded in {seconds:.1f} s" if fresh and seconds is not None
+            else ", data from an earlier run (--reset starts over)")
+    lines = [
+        f"partynet demo node{took}",
+        f"  instance      {instance.resolve()} ({settings.database_url.split(':')[0]})",
+        f"  API docs      {base_url}/api/docs",
+        f"  OpenAPI       {base_url}/api/openapi.json",
+        f"  version       {base_url}/api/version",
+        f"  health        {base_url}/healthz   readiness {base_url}/readyz",
+        "",
+        f"Demo accounts (password for all: {DEMO_PASSWORD}); usernames are per tenant.",
+    ]
+    for summary in summaries:
+        stages = ", ".join(f"{summary.stages.get(s.value, 0)} {s.value}" for s in Stage)
+        lines += ["", f"  {summary.name}  [{summary.slug}, code prefix {summary.code_prefix}]",
+                  f"    {summary.orgs} organizations, {summary.members} members: {stages}",
+                  "    statuses: " + ", ".join(f"{n} {status}"
+                                               for status, n in summary.statuses.items())]
+        path = login_path(app, summary.slug)
+        if path:
+            lines.append(f"    sign in: {base_url}{path}")
+        for account in summary.accounts:
+            who = f"  ({account.member_name})" if account.member_name else ""
+            lines.append(f"    {account.username:<10} {account.role.value:<13}"
+                         f"{account.org_name}{who}")
+        if summary.client_id:
+            secret = summary.client_secret or "<not kept: see `partynet node client create`>"
+            lines += [f"    API client {summary.client_id} (org_admin of the whole tenant):",
+                      f"      curl -u {summary.client_id}:{secret} "
+                      f"-d grant_type=client_credentials {base_url}/oauth/token"]
+    lines += ["",
+              "With the access_token: `Authorization: Bearer <token>`, or Authorize at /api/docs.",
+              "Ctrl-C stops the node." if serving else "Not serving (--no-serve)."]
+    return "\n".join(lines)
