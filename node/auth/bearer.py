@@ -6,16 +6,12 @@ OAuth scope follows the HTTP method: reads need `read`, everything else needs `w
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Flask, request
 
-from node.accounts.models import Account
-from node.accounts.services import load_principal
 from node.audit.recording import set_remote_addr
-from node.auth.models import Token, token_digest
 from node.auth.principal import set_principal
-from node.db import db
-from node.tenants.scoping import all_tenants, clear_tenant, set_tenant
+from node.auth.services import principal_for_access_token
+from node.tenants.scoping import clear_tenant, set_tenant
 from shared.errors import Forbidden, Unauthorized
 
 PUBLIC_ENDPOINTS = frozenset({"api-docs.openapi_json", "api-docs.openapi_redoc",
@@ -42,24 +38,17 @@ def authenticate_api_request() -> None:
     raw = _bearer()
     if raw is None:
         raise Unauthorized("Send an OAuth 2 bearer token.", headers=_CHALLENGE)
-    with all_tenants():
-        token = db.session.scalar(sa.select(Token).where(
-            Token.access_token_hash == token_digest(raw)))
-    if token is None or not token.is_usable():
-        raise Unauthorized("The token is invalid, expired or revoked.",
+    principal = principal_for_access_token(raw)
+    if principal is None:
+        raise Unauthorized("The token is invalid, expired or revoked, or its account disabled.",
                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    set_tenant(token.tenant_id)
-    account = db.session.get(Account, token.account_id)
-    if account is None or not account.is_active:
-        raise Unauthorized("The account is disabled.",
-                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    scopes = frozenset(token.scope.split())
     needed = "read" if request.method in READ_METHODS else "write"
-    if needed not in scopes:
+    if needed not in principal.scopes:
         raise Forbidden(f"The token lacks the '{needed}' scope.",
                         headers={"WWW-Authenticate":
                                  f'Bearer error="insufficient_scope" scope="{needed}"'})
-    set_principal(load_principal(account, scopes))
+    set_tenant(principal.tenant_id)
+    set_principal(principal)
 
 
 def _reset_context(_exc: BaseException | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import ipaddress
 import re
 import secrets
@@ -14,10 +15,13 @@ import sqlalchemy as sa
 from node.accounts.models import Account
 from node.accounts.services import check_throttle, hash_password, note_failure
 from node.audit.recording import record
-from node.auth.models import OAuthClient
+from node.auth.models import OAuthClient, Token, token_digest
+from node.auth.principal import Principal
 from node.db import db
+from node.grants.models import Grant, Role
 from node.tenants.models import Tenant
-from node.tenants.scoping import tenant_context
+from node.tenants.scoping import all_tenants, tenant_context
+from shared.db import utcnow
 from shared.errors import InvalidInput
 
 #: What a token may do: `read` for GET/HEAD/OPTIONS, `write` for the rest (see bearer.py).
@@ -162,3 +166,28 @@ def check_client_throttle(keys: Sequence[str], *, max_failures: int, window: int
 def note_client_failure(keys: Sequence[str], *, window: int) -> None:
     if keys:
         note_failure(keys, window=window)
+
+
+def principal_for_access_token(raw: str, now: dt.datetime | None = None) -> Principal | None:
+    """The principal behind a bearer token, in one round trip: token, account and grants.
+
+    Every authenticated request pays for this, so it is one statement, not three ORM loads.
+    None when the token is unknown, expired or revoked, or its account is disabled.
+    """
+    now = now or utcnow()
+    with all_tenants():
+        rows = db.session.execute(
+            sa.select(Token.tenant_id, Token.scope, Account.id, Account.username,
+                      Account.member_id, Grant.role, Grant.org_code)
+            .join(Account, sa.and_(Account.id == Token.account_id,
+                                   Account.tenant_id == Token.tenant_id))
+            .outerjoin(Grant, Grant.account_id == Account.id)
+            .where(Token.access_token_hash == token_digest(raw), Token.revoked_at.is_(None),
+                   Token.expires_at > now, Account.is_active.is_(True))
+        ).all()
+    if not rows:
+        return None
+    first = rows[0]
+    return Principal(account_id=first.id, tenant_id=first.tenant_id, username=first.username,
+                     member_id=first.member_id, scopes=frozenset(first.scope.split()),
+                     grants=tuple((Role(r.role), r.org_code) for r in rows if r.role))

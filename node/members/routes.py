@@ -62,12 +62,13 @@ class Members(MethodView):
     @blp.response(200, MemberPageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Search members within your reach (by org subtree, stage, status, name, number or ID)"""
-        after = decode_cursor(args.pop("cursor"), (int,))
+        after = decode_cursor(args.pop("cursor"), (str, int))
         limit = args.pop("limit")
         flt = services.MemberFilter(**args)
         items = services.list_members(current_principal(), flt,
-                                      after_id=int(after[0]) if after else None, limit=limit)
-        next_cursor = encode_cursor([items[-1].id]) if len(items) == limit else None
+                                      after=(after[0], after[1]) if after else None, limit=limit)
+        last = items[-1] if len(items) == limit else None
+        next_cursor = encode_cursor([last.org_code, last.id]) if last else None
         return page(items, next_cursor)
 
     @blp.arguments(MemberCreateSchema)

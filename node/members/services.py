@@ -129,15 +129,24 @@ class MemberFilter:
     q: str | None = None
 
 
-def member_query(principal: Principal, flt: MemberFilter) -> sa.Select[tuple[Member]]:
+#: What a list row shows: every column but the encrypted ID, its hash and bookkeeping.
+LIST_COLUMNS = tuple(
+    getattr(Member, c.key) for c in Member.__table__.columns
+    if c.key not in {"national_id_cipher", "national_id_hash", "tenant_id", "created_at",
+                     "updated_at"})
+
+
+def member_query(principal: Principal, flt: MemberFilter,
+                 *columns: Any) -> sa.Select[Any]:
     """Members the principal may read, filtered; the subtree test is an index range on org_code."""
-    stmt = sa.select(Member).where(within(Member.org_code, principal.prefixes(Role.org_viewer)))
+    stmt = (sa.select(*columns) if columns else sa.select(Member)).where(
+        within(Member.org_code, principal.prefixes(Role.org_viewer)))
     if flt.org_id is not None:
-        org = db.session.get(Org, flt.org_id)
-        if org is None or not principal.can(Role.org_viewer, org.code):
+        code = db.session.execute(sa.select(Org.code).where(Org.id == flt.org_id)).scalar()
+        if code is None or not principal.can(Role.org_viewer, code):
             raise NotFound("No such organization.")
-        stmt = stmt.where(within(Member.org_code, [org.code]) if flt.subtree
-                          else Member.org_id == org.id)
+        stmt = stmt.where(within(Member.org_code, [code]) if flt.subtree
+                          else Member.org_id == flt.org_id)
     if flt.stage is not None:
         stmt = stmt.where(Member.stage == flt.stage)
     if flt.status is not None:
@@ -156,12 +165,14 @@ def member_query(principal: Principal, flt: MemberFilter) -> sa.Select[tuple[Mem
     return stmt
 
 
-def list_members(principal: Principal, flt: MemberFilter, *, after_id: int | None,
-                 limit: int) -> Sequence[Member]:
-    stmt = member_query(principal, flt).order_by(Member.id).limit(limit)
-    if after_id is not None:
-        stmt = stmt.where(Member.id > after_id)
-    return db.session.scalars(stmt).all()
+def list_members(principal: Principal, flt: MemberFilter, *, after: tuple[str, int] | None,
+                 limit: int) -> Sequence[sa.Row[Any]]:
+    """A page in tree order (org code, then registration): one index range scan per page,
+    however deep. Rows, not ORM objects: a list needs no identity map."""
+    stmt = member_query(principal, flt, *LIST_COLUMNS).order_by(Member.org_code, Member.id)
+    if after is not None:
+        stmt = stmt.where(sa.tuple_(Member.org_code, Member.id) > sa.tuple_(*after))
+    return db.session.execute(stmt.limit(limit)).all()
 
 
 ADMIN_FIELDS = frozenset({"name", "ethnicity", "education", "applied_on", "admitted_on",
