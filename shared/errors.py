@@ -58,6 +58,12 @@ class InvalidInput(DomainError):
     title = "Invalid input"
 
 
+class UnsupportedBody(DomainError):
+    status = 415
+    code = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
 class TooManyAttempts(DomainError):
     status = 429
     code = "too-many-attempts"

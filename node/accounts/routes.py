@@ -10,6 +10,7 @@ from node.accounts import services
 from node.accounts.models import Account
 from node.accounts.schemas import (
     AccountCreateSchema,
+    AccountPageSchema,
     AccountSchema,
     AccountUpdateSchema,
     MeSchema,
@@ -20,6 +21,7 @@ from node.db import db
 from node.extensions import transactional
 from node.tenants.services import current_tenant
 from shared.web.api import Blueprint
+from shared.web.pagination import CursorPageArgsSchema, decode_cursor, encode_cursor, page
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/accounts",
                 description="Local accounts of the tenant.")
@@ -29,10 +31,15 @@ me_blp = Blueprint("me_account", __name__, url_prefix="/api/me",
 
 @blp.route("")
 class Accounts(MethodView):
-    @blp.response(200, AccountSchema(many=True))
-    def get(self) -> Any:
+    @blp.arguments(CursorPageArgsSchema, location="query")
+    @blp.response(200, AccountPageSchema)
+    def get(self, args: dict[str, Any]) -> Any:
         """Accounts you administer"""
-        return services.list_accounts(current_principal())
+        after = decode_cursor(args["cursor"], (int,))
+        items = services.list_accounts(current_principal(), after_id=after[0] if after else None,
+                                       limit=args["limit"])
+        last = items[-1] if len(items) == args["limit"] else None
+        return page(items, encode_cursor([last.id]) if last else None)
 
     @blp.arguments(AccountCreateSchema)
     @blp.response(201, AccountSchema)

@@ -16,6 +16,11 @@ class AccountSchema(Schema):
     last_login_at = fields.DateTime(allow_none=True)
 
 
+class AccountPageSchema(Schema):
+    items = fields.List(fields.Nested(AccountSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
 class AccountCreateSchema(Schema):
     username = fields.String(required=True,
                              validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{3,60}$",

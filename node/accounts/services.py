@@ -9,8 +9,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from node.accounts.models import Account, LoginFailure
+from node.audit.recording import record
 from node.auth.principal import Principal
-from node.auth.reach import require_reach, within
+from node.auth.reach import within
 from node.db import db
 from node.grants.models import Grant, Role
 from node.members.models import Member
@@ -101,8 +102,11 @@ def change_password(account: Account, *, current: str, new: str) -> None:
     if not verify_password(account.password_hash, current):
         raise InvalidInput("The current password is wrong.",
                            errors={"current_password": ["The current password is wrong."]})
-    validate_password(new)
+    validate_password(new, "new_password")
     account.password_hash = hash_password(new)
+    # The hash itself is never audited, so the change is recorded explicitly.
+    record(db.session(), action="account.password_change", entity_type="account",
+           entity_id=account.id, scope_code=None, before=None, after=None)
 
 
 def validate_password(password: str, field: str = "password") -> None:
@@ -111,10 +115,11 @@ def validate_password(password: str, field: str = "password") -> None:
                            errors={field: ["Use at least 10 characters."]})
 
 
-def _member_code(member_id: int) -> str:
+def _member_code_in_reach(principal: Principal, member_id: int) -> str:
     code = db.session.scalar(sa.select(Member.org_code).where(Member.id == member_id))
-    if code is None:
-        raise NotFound("No such member.")
+    if code is None or not principal.can(Role.org_admin, code):
+        raise InvalidInput("No such member in your scope.",
+                           errors={"member_id": ["Unknown member."]})
     return code
 
 
@@ -123,8 +128,7 @@ def create_account(principal: Principal, *, username: str, display_name: str,
                    member_id: int | None = None) -> Account:
     """Tenant administrators create any account; org administrators create members' logins."""
     if member_id is not None:
-        code = _member_code(member_id)
-        require_reach(principal, Role.org_admin, code)
+        _member_code_in_reach(principal, member_id)
         if db.session.scalar(sa.select(Account.id).where(Account.member_id == member_id)):
             raise Conflict("This member already has an account.")
     elif not principal.prefixes(Role.tenant_admin):
@@ -140,7 +144,9 @@ def create_account(principal: Principal, *, username: str, display_name: str,
     return account
 
 
-def _visible_accounts(principal: Principal) -> sa.Select[tuple[Account]]:
+def visible_accounts(principal: Principal) -> sa.Select[tuple[Account]]:
+    """Accounts the principal administers: all for tenant administrators, else those of the
+    members in the subtrees it administers."""
     stmt = sa.select(Account)
     if principal.prefixes(Role.tenant_admin):
         return stmt
@@ -149,14 +155,18 @@ def _visible_accounts(principal: Principal) -> sa.Select[tuple[Account]]:
         within(Member.org_code, prefixes))
 
 
-def list_accounts(principal: Principal) -> Sequence[Account]:
+def list_accounts(principal: Principal, *, after_id: int | None = None,
+                  limit: int = 50) -> Sequence[Account]:
     if not principal.prefixes(Role.org_admin):
         raise Forbidden("Listing accounts needs an administrator role.")
-    return db.session.scalars(_visible_accounts(principal).order_by(Account.id)).all()
+    stmt = visible_accounts(principal).order_by(Account.id).limit(limit)
+    if after_id is not None:
+        stmt = stmt.where(Account.id > after_id)
+    return db.session.scalars(stmt).all()
 
 
 def get_account(principal: Principal, account_id: int) -> Account:
-    account = db.session.scalar(_visible_accounts(principal).where(Account.id == account_id))
+    account = db.session.scalar(visible_accounts(principal).where(Account.id == account_id))
     if account is None:
         raise NotFound("No such account.")
     return account

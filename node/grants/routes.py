@@ -9,8 +9,14 @@ from flask.views import MethodView
 from node.auth.principal import current_principal
 from node.extensions import transactional
 from node.grants import services
-from node.grants.schemas import GrantCreateSchema, GrantQueryArgsSchema, GrantSchema
+from node.grants.schemas import (
+    GrantCreateSchema,
+    GrantPageSchema,
+    GrantQueryArgsSchema,
+    GrantSchema,
+)
 from shared.web.api import Blueprint
+from shared.web.pagination import decode_cursor, encode_cursor, page
 
 blp = Blueprint("grants", __name__, url_prefix="/api/grants",
                 description="Roles held over organization subtrees, delegated level by level.")
@@ -19,10 +25,14 @@ blp = Blueprint("grants", __name__, url_prefix="/api/grants",
 @blp.route("")
 class Grants(MethodView):
     @blp.arguments(GrantQueryArgsSchema, location="query")
-    @blp.response(200, GrantSchema(many=True))
+    @blp.response(200, GrantPageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Grants inside the subtrees you administer, and your own"""
-        return services.list_grants(current_principal(), account_id=args.get("account_id"))
+        after = decode_cursor(args["cursor"], (int,))
+        items = services.list_grants(current_principal(), account_id=args.get("account_id"),
+                                     after_id=after[0] if after else None, limit=args["limit"])
+        last = items[-1] if len(items) == args["limit"] else None
+        return page(items, encode_cursor([last.id]) if last else None)
 
     @blp.arguments(GrantCreateSchema)
     @blp.response(201, GrantSchema)

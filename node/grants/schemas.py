@@ -3,6 +3,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from node.grants.models import Role
+from shared.web.pagination import CursorPageArgsSchema
 from shared.web.schema import Schema
 
 
@@ -22,5 +23,10 @@ class GrantCreateSchema(Schema):
     org_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
 
 
-class GrantQueryArgsSchema(Schema):
+class GrantPageSchema(Schema):
+    items = fields.List(fields.Nested(GrantSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class GrantQueryArgsSchema(CursorPageArgsSchema):
     account_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from node.accounts.models import Account
+from node.accounts.services import visible_accounts
 from node.auth.principal import Principal
 from node.auth.reach import within
 from node.db import db
@@ -22,10 +23,13 @@ def _visible(principal: Principal) -> sa.Select[tuple[Grant]]:
         Grant.account_id == principal.account_id))
 
 
-def list_grants(principal: Principal, *, account_id: int | None = None) -> Sequence[Grant]:
-    stmt = _visible(principal).order_by(Grant.org_code, Grant.id)
+def list_grants(principal: Principal, *, account_id: int | None = None,
+                after_id: int | None = None, limit: int = 50) -> Sequence[Grant]:
+    stmt = _visible(principal).order_by(Grant.id).limit(limit)
     if account_id is not None:
         stmt = stmt.where(Grant.account_id == account_id)
+    if after_id is not None:
+        stmt = stmt.where(Grant.id > after_id)
     return db.session.scalars(stmt).all()
 
 
@@ -46,7 +50,7 @@ def create_grant(principal: Principal, *, account_id: int, role: Role, org_id: i
                         errors={"role": ["Stronger than your own role here."]})
     if org.is_dissolved:
         raise Conflict("The organization is dissolved.")
-    account = db.session.get(Account, account_id)
+    account = db.session.scalar(visible_accounts(principal).where(Account.id == account_id))
     if account is None or not account.is_active:
         raise InvalidInput("No such active account.", errors={"account_id": ["Unknown account."]})
     exists = db.session.scalar(sa.select(Grant.id).where(

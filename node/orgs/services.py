@@ -97,8 +97,16 @@ def _allocate_code(parent: Org) -> str:
         raise Conflict(str(exc)) from None
 
 
+def _org_field(org_id: int, field: str) -> Org:
+    """An org named in a request body: unknown is a field error, not a missing resource."""
+    org = db.session.get(Org, org_id)
+    if org is None:
+        raise InvalidInput("No such organization.", errors={field: ["Unknown organization."]})
+    return org
+
+
 def create_org(principal: Principal, data: OrgCreate) -> Org:
-    parent = get_org(data["parent_id"])
+    parent = _org_field(data["parent_id"], "parent_id")
     require_role(principal, Role.tenant_admin, parent.code)
     if parent.is_dissolved:
         raise Conflict("The parent organization is dissolved.")
@@ -147,7 +155,7 @@ def move_org(principal: Principal, org: Org, *, new_parent_id: int,
     require_role(principal, Role.tenant_admin, org.code)
     if org.parent_id is None:
         raise Conflict("The tenant's root organization cannot be moved.")
-    new_parent = get_org(new_parent_id)
+    new_parent = _org_field(new_parent_id, "new_parent_id")
     if not principal.can(Role.tenant_admin, new_parent.code):
         raise InvalidInput("The new parent is outside your scope.",
                            errors={"new_parent_id": ["Outside your scope."]})

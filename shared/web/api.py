@@ -14,10 +14,10 @@ import flask_smorest
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, Response, current_app, request
 from flask_smorest.utils import prepare_response
-from werkzeug.exceptions import HTTPException, UnsupportedMediaType
+from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from shared.errors import DomainError, InvalidInput
+from shared.errors import DomainError, InvalidInput, UnsupportedBody
 from shared.web import problems
 
 
@@ -54,17 +54,18 @@ def _json_body_expected() -> bool:
     view_class = getattr(view, "view_class", None)
     method = getattr(view_class, request.method.lower(), None) if view_class else view
     parameters = getattr(method, "_apidoc", {}).get("arguments", {}).get("parameters", [])
-    return any(p.get("location") == "json" for p in parameters)
+    return any(p.get("in") == "json" for p in parameters)
 
 
 def require_json_body() -> None:
     """A documented JSON body is required: no body, or another media type, is not `{}`."""
     if request.method not in ("POST", "PUT", "PATCH") or not _json_body_expected():
         return
-    if not request.is_json:
-        raise UnsupportedMediaType("Send the body as application/json.")
     if not request.get_data(cache=True):
         raise InvalidInput("A JSON body is required.", errors={"_body": ["Missing."]})
+    if not request.is_json:
+        raise UnsupportedBody("Send the body as application/json.",
+                              errors={"_body": ["Expected application/json."]})
 
 
 class Api(flask_smorest.Api):

@@ -18,6 +18,7 @@ from shared.errors import InvalidInput
 from shared.web.schema import Schema
 
 DEFAULT_LIMIT = 50
+MAX_CURSOR_INT = 2**31 - 1
 MAX_LIMIT = 200
 
 
@@ -46,6 +47,8 @@ def decode_cursor(cursor: str | None, types: tuple[type, ...]) -> list[Any] | No
         raise invalid
     if not all(type(v) is t for v, t in zip(values, types, strict=True)):
         raise invalid
+    if any(type(v) is int and not 0 <= v <= MAX_CURSOR_INT for v in values):
+        raise invalid  # beyond the id columns' range: a database error, not an empty page
     return values
 
 

@@ -18,7 +18,7 @@ def setup(world):
     b1 = world.org(t, c1, "branch")
     b2 = world.org(t, c1, "branch")
     committee_admin = world.account(t, [(Role.org_admin, c1)])
-    target = world.account(t)
+    target = world.account(t, member=world.member(t, b1))  # a member's login, no grants yet
     return t, root, c1, b1, b2, committee_admin, target
 
 
@@ -70,6 +70,18 @@ def test_revoke_follows_the_same_rule(setup, world, client, session):
     assert actions[-3:] == ["grant.create", "grant.create", "grant.delete"]
 
 
+def test_only_accounts_one_administers_can_be_given_roles(setup, world, client):
+    t, root, c1, b1, b2, committee_admin, target = setup
+    staff = world.account(t)  # not a member: only tenant administrators manage it
+    r = client.post("/api/grants", headers=world.token(committee_admin),
+                    json={"account_id": staff.id, "role": "org_viewer", "org_id": b1.id})
+    assert r.status_code == 422 and "account_id" in r.json["errors"]
+    admin = world.token(world.account(t, [(Role.tenant_admin, root)]))
+    r = client.post("/api/grants", headers=admin,
+                    json={"account_id": staff.id, "role": "org_viewer", "org_id": b1.id})
+    assert r.status_code == 201
+
+
 def test_the_last_tenant_admin_stays(world, client, session):
     t = world.tenant()
     with tenant_context(t.id):
@@ -88,7 +100,7 @@ def test_grant_list_shows_the_administered_subtree_and_own(setup, world, client)
     branch_admin = world.account(t, [(Role.org_admin, b1)])
     other = world.account(t, [(Role.org_viewer, b2)])
     codes = lambda h: sorted((g["account_id"], g["org_code"])  # noqa: E731
-                             for g in client.get("/api/grants", headers=h).json)
+                             for g in client.get("/api/grants", headers=h).json["items"])
     assert codes(world.token(branch_admin)) == [(branch_admin.id, b1.code)]
     seen = codes(world.token(committee_admin))
     assert (other.id, b2.code) in seen and (branch_admin.id, b1.code) in seen
