@@ -91,11 +91,12 @@ def authenticate(*, tenant_id: int, username: str, password: str, remote_addr: s
 def load_principal(account: Account, scopes: frozenset[str] = frozenset({"read", "write"})
                    ) -> Principal:
     grants = db.session.execute(
-        sa.select(Grant.role, Grant.org_code).where(Grant.account_id == account.id)
+        sa.select(Grant.role, Grant.org_id, Grant.org_code).where(Grant.account_id == account.id)
     ).all()
     return Principal(account_id=account.id, tenant_id=account.tenant_id,
                      username=account.username, member_id=account.member_id,
-                     grants=tuple((Role(r), c) for r, c in grants), scopes=scopes)
+                     grants=tuple((Role(g.role), g.org_code) for g in grants), scopes=scopes,
+                     granted_orgs={g.org_id: g.org_code for g in grants})
 
 
 def change_password(account: Account, *, current: str, new: str) -> None:

@@ -8,6 +8,7 @@ the same prefixes (see `node.auth.reach`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from contextvars import ContextVar
 
 from node.grants.models import DELEGATING_ROLES, Role
@@ -23,6 +24,8 @@ class Principal:
     member_id: int | None = None
     grants: tuple[tuple[Role, str], ...] = ()
     scopes: frozenset[str] = frozenset({"read", "write"})
+    #: Codes of the granted orgs by id: the commonest filters (one's own branch) need no lookup.
+    granted_orgs: Mapping[int, str] = dataclasses.field(default_factory=dict)
 
     def prefixes(self, role: Role) -> list[str]:
         """Codes of the subtrees where this principal acts with at least `role`, minimal."""

@@ -178,7 +178,7 @@ def principal_for_access_token(raw: str, now: dt.datetime | None = None) -> Prin
     with all_tenants():
         rows = db.session.execute(
             sa.select(Token.tenant_id, Token.scope, Account.id, Account.username,
-                      Account.member_id, Grant.role, Grant.org_code)
+                      Account.member_id, Grant.role, Grant.org_id, Grant.org_code)
             .join(Account, sa.and_(Account.id == Token.account_id,
                                    Account.tenant_id == Token.tenant_id))
             .outerjoin(Grant, Grant.account_id == Account.id)
@@ -190,4 +190,5 @@ def principal_for_access_token(raw: str, now: dt.datetime | None = None) -> Prin
     first = rows[0]
     return Principal(account_id=first.id, tenant_id=first.tenant_id, username=first.username,
                      member_id=first.member_id, scopes=frozenset(first.scope.split()),
-                     grants=tuple((Role(r.role), r.org_code) for r in rows if r.role))
+                     grants=tuple((Role(r.role), r.org_code) for r in rows if r.role),
+                     granted_orgs={r.org_id: r.org_code for r in rows if r.role})

@@ -68,7 +68,7 @@ class Members(MethodView):
         items = services.list_members(current_principal(), flt,
                                       after=(after[0], after[1]) if after else None, limit=limit)
         last = items[-1] if len(items) == limit else None
-        next_cursor = encode_cursor([last.org_code, last.id]) if last else None
+        next_cursor = encode_cursor([last["org_code"], last["id"]]) if last else None
         return page(items, next_cursor)
 
     @blp.arguments(MemberCreateSchema)

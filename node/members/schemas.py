@@ -13,7 +13,9 @@ _phone = fields.String(allow_none=True, validate=validate.Regexp(r"^\+?[\d\- ]{5
 _email = fields.Email(allow_none=True, validate=validate.Length(max=120))
 
 
-class MemberSchema(Schema):
+class MemberSummarySchema(Schema):
+    """A list row: who, where, which stage; the record itself is one request away."""
+
     id = fields.Integer()
     member_number = fields.String()
     org_id = fields.Integer()
@@ -21,15 +23,18 @@ class MemberSchema(Schema):
     name = fields.String()
     gender = fields.Enum(Gender)
     birth_date = fields.Date()
-    ethnicity = fields.String(allow_none=True)
-    education = fields.Enum(Education, allow_none=True)
     national_id = fields.String(
         attribute="national_id_masked",
         metadata={"description": "Masked; revealing it is a separate, audited call"})
     stage = fields.Enum(Stage)
     status = fields.Enum(Status)
-    applied_on = fields.Date(allow_none=True)
     admitted_on = fields.Date(allow_none=True)
+
+
+class MemberSchema(MemberSummarySchema):
+    ethnicity = fields.String(allow_none=True)
+    education = fields.Enum(Education, allow_none=True)
+    applied_on = fields.Date(allow_none=True)
     full_on = fields.Date(allow_none=True)
     phone = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
@@ -39,7 +44,7 @@ class MemberSchema(Schema):
 
 
 class MemberPageSchema(Schema):
-    items = fields.List(fields.Nested(MemberSchema))
+    items = fields.List(fields.Nested(MemberSummarySchema))
     next_cursor = fields.String(allow_none=True)
 
 

@@ -129,11 +129,10 @@ class MemberFilter:
     q: str | None = None
 
 
-#: What a list row shows: every column but the encrypted ID, its hash and bookkeeping.
-LIST_COLUMNS = tuple(
-    getattr(Member, c.key) for c in Member.__table__.columns
-    if c.key not in {"national_id_cipher", "national_id_hash", "tenant_id", "created_at",
-                     "updated_at"})
+#: What a list row shows (MemberSummarySchema): no contact details, nothing encrypted.
+LIST_COLUMNS = (Member.id, Member.member_number, Member.org_id, Member.org_code, Member.name,
+                Member.gender, Member.birth_date, Member.national_id_masked, Member.stage,
+                Member.status, Member.admitted_on)
 
 
 def member_query(principal: Principal, flt: MemberFilter,
@@ -142,7 +141,8 @@ def member_query(principal: Principal, flt: MemberFilter,
     stmt = (sa.select(*columns) if columns else sa.select(Member)).where(
         within(Member.org_code, principal.prefixes(Role.org_viewer)))
     if flt.org_id is not None:
-        code = db.session.execute(sa.select(Org.code).where(Org.id == flt.org_id)).scalar()
+        code = principal.granted_orgs.get(flt.org_id) or db.session.execute(
+            sa.select(Org.code).where(Org.id == flt.org_id)).scalar()
         if code is None or not principal.can(Role.org_viewer, code):
             raise NotFound("No such organization.")
         stmt = stmt.where(within(Member.org_code, [code]) if flt.subtree
@@ -166,13 +166,13 @@ def member_query(principal: Principal, flt: MemberFilter,
 
 
 def list_members(principal: Principal, flt: MemberFilter, *, after: tuple[str, int] | None,
-                 limit: int) -> Sequence[sa.Row[Any]]:
+                 limit: int) -> Sequence[sa.RowMapping]:
     """A page in tree order (org code, then registration): one index range scan per page,
     however deep. Rows, not ORM objects: a list needs no identity map."""
     stmt = member_query(principal, flt, *LIST_COLUMNS).order_by(Member.org_code, Member.id)
     if after is not None:
         stmt = stmt.where(sa.tuple_(Member.org_code, Member.id) > sa.tuple_(*after))
-    return db.session.execute(stmt.limit(limit)).all()
+    return db.session.execute(stmt.limit(limit)).mappings().all()
 
 
 ADMIN_FIELDS = frozenset({"name", "ethnicity", "education", "applied_on", "admitted_on",

@@ -53,7 +53,7 @@ STAGES = ("full",) * 6 + ("probationary", "candidate", "activist", "applicant")
 class World:
     committees: list[int]
     tokens: dict[int, str]  # committee id -> org_admin bearer token
-    full_members: dict[int, list[int]]  # committee id -> ids of its full members
+    full_members: dict[int, list[tuple[str, int]]]  # committee id -> (org code, id) of full members
 
 
 def _copy(raw: Any, table: str, columns: list[str], rows: Iterator[tuple[Any, ...]]) -> None:
@@ -83,12 +83,12 @@ def populate(engine: sa.Engine) -> World:
     # Members registered over time across the tree: ids are not clustered by org.
     placement = [branches[i % len(branches)] for i in range(MEMBERS)]
     rng.shuffle(placement)
-    full: dict[int, list[int]] = {}
+    full: dict[int, list[tuple[str, int]]] = {}
     member_rows = []
     for member_id, (org_id, code, committee) in enumerate(placement, start=1):
         stage = rng.choice(STAGES)
         if stage == "full":
-            full.setdefault(committee, []).append(member_id)
+            full.setdefault(committee, []).append((code, member_id))
         digest = hashlib.sha256(f"bench-{member_id}".encode()).hexdigest()
         member_rows.append((
             member_id, tenant, f"{PREFIX}{member_id:08d}", org_id, code, f"党员{member_id}",
@@ -203,7 +203,7 @@ def test_member_list_costs_at_most_three_baselines(server: str, world: World) ->
         committee = rng.choice(world.committees)
         params = {"org_id": str(committee), "stage": "full", "limit": "50"}
         if rng.random() < 0.5:  # a later page: after a random full member of the subtree
-            params["cursor"] = encode_cursor([rng.choice(world.full_members[committee])])
+            params["cursor"] = encode_cursor(list(rng.choice(world.full_members[committee])))
         return (f"{server}/api/members", params,
                 {"Authorization": f"Bearer {world.tokens[committee]}"})
 
