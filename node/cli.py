@@ -152,9 +152,25 @@ def tenant_list() -> None:
 @click.option("--workers", default=2, type=int, help="gunicorn worker processes.")
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the node with gunicorn (production-style)."""
+    run_gunicorn(make_app(), host=host, port=port, workers=workers)
+
+
+def dispose_after_fork(_server: Any, _worker: Any) -> None:
+    """gunicorn `post_fork`: drop the pool inherited from the master, keep its connections open.
+
+    The app (and maybe a connection, e.g. the demo's seeding) exists before the fork; sharing a
+    socket or a SQLite handle across processes corrupts both sides, so each worker starts afresh.
+    """
+    if db.engine is not None:
+        db.engine.dispose(close=False)
+
+
+def run_gunicorn(app: Flask, *, host: str, port: int, workers: int,
+                 on_ready: Any = None) -> None:
+    """Serve `app` with gunicorn in this process until SIGINT/SIGTERM."""
     from gunicorn.app.base import BaseApplication
 
-    app = make_app()
+    db.session.remove()
 
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -162,8 +178,52 @@ def serve(host: str, port: int, workers: int) -> None:
             self.cfg.set("workers", workers)
             self.cfg.set("threads", 4)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("post_fork", dispose_after_fork)
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25.1
+                self.cfg.set("control_socket_disable", True)  # one per $HOME would clash
+            if on_ready is not None:
+                self.cfg.set("when_ready", lambda _arbiter: on_ready())
 
         def load(self) -> Flask:
             return app
 
     _Server().run()
+
+
+@cli.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, type=int, show_default=True)
+@click.option("--instance", default=Path("instance/demo"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the demo's env file (secrets) and SQLite database.")
+@click.option("--reset", is_flag=True, help="Delete the demo's database and secrets first.")
+@click.option("--no-serve", is_flag=True, help="Set up and seed, print the accounts, exit.")
+@click.option("--workers", default=2, type=int, show_default=True)
+def demo_command(host: str, port: int, instance: Path, reset: bool, no_serve: bool,
+                 workers: int) -> None:
+    """Set up a demo node (SQLite, two tenants, realistic data) and serve it."""
+    import time
+
+    from node import demo
+
+    base_url = f"http://{host}:{port}"
+    os.environ.update(demo.prepare_instance(instance, base_url=base_url, reset=reset))
+    app = make_app()
+    started = time.monotonic()
+    summaries = demo.setup_database(instance, log=lambda line: click.echo(line, err=True))
+    text = demo.banner(app, summaries, base_url=base_url, instance=instance,
+                       seconds=time.monotonic() - started, serving=not no_serve)
+    if no_serve:
+        click.echo(text)
+        return
+    run_gunicorn(app, host=host, port=port, workers=workers, on_ready=lambda: click.echo(text))
+
+
+from node.auth.cli import client_group  # noqa: E402  (registered last: it imports nothing here)
+
+cli.add_command(client_group)
+
+
+from node.imports.cli import members_group  # noqa: E402 (needs `cli` above)
+
+cli.add_command(members_group(make_app=make_app, on_domain_error=fail_on_domain_error))
