@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from pathlib import Path
@@ -11,7 +12,9 @@ import click
 from flask import Flask
 
 from node import migrate
+from node.auth.cli import client_group
 from node.db import db
+from node.imports.cli import members_group
 from node.settings import NodeSettings
 from shared.db import transaction
 from shared.errors import DomainError
@@ -39,8 +42,6 @@ def make_app() -> Flask:
 
 def fail_on_domain_error(fn: Any) -> Any:
     """Show a domain error as a one-line CLI error instead of a traceback."""
-    import functools
-
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -219,11 +220,5 @@ def demo_command(host: str, port: int, instance: Path, reset: bool, no_serve: bo
     run_gunicorn(app, host=host, port=port, workers=workers, on_ready=lambda: click.echo(text))
 
 
-from node.auth.cli import client_group  # noqa: E402  (registered last: it imports nothing here)
-
 cli.add_command(client_group)
-
-
-from node.imports.cli import members_group  # noqa: E402 (needs `cli` above)
-
 cli.add_command(members_group(make_app=make_app, on_domain_error=fail_on_domain_error))

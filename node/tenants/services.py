@@ -13,7 +13,7 @@ from node.db import db
 from node.grants.models import Grant, Role
 from node.orgs.models import Org, OrgKind
 from node.tenants.models import Tenant
-from node.tenants.scoping import all_tenants, tenant_context
+from node.tenants.scoping import all_tenants, current_tenant_id, tenant_context
 from shared.codes import CodeError, overlapping, validate_root_prefix
 from shared.errors import Conflict, InvalidInput, NotFound
 
@@ -85,8 +85,6 @@ def root_org(tenant: Tenant) -> Org:
 
 def current_tenant() -> Tenant:
     """The tenant of the current context (set from the token or the site's host)."""
-    from node.tenants.scoping import current_tenant_id
-
     tenant_id = current_tenant_id()
     tenant = db.session.get(Tenant, tenant_id) if tenant_id is not None else None
     if tenant is None:

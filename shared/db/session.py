@@ -8,6 +8,7 @@ another command never commits half the work.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
@@ -98,8 +99,6 @@ def transactional(db: Database) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorator form of `transaction` for views and commands."""
 
     def decorator(fn: Callable[P, R]) -> Callable[P, R]:
-        import functools
-
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             with transaction(db):
