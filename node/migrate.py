@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -32,7 +34,9 @@ def upgrade(engine_or_connection: Engine | Connection, revision: str = "head") -
         command.upgrade(alembic_config(connection=engine_or_connection), revision)
 
 
+@functools.cache
 def head_revision() -> str | None:
+    """The head of the migration tree: fixed for the life of the process (readyz asks often)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
