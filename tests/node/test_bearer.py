@@ -62,6 +62,11 @@ def test_read_only_tokens_cannot_write(client, world):
 def test_public_endpoints_need_no_token(client, world):
     assert client.get("/api/version").status_code == 200
     assert client.get("/api/openapi.json").status_code == 200
+    page = client.get("/api/docs")
+    assert page.status_code == 200 and b"/api/vendor/swagger-ui/swagger-ui-bundle.js" in page.data
+    asset = client.get("/api/vendor/swagger-ui/swagger-ui-bundle.js")  # from npm, not a CDN
+    assert asset.status_code == 200 and len(asset.data) > 100_000
+    assert client.get("/api/vendor/other/x.js").status_code == 404
     assert client.get("/healthz").json == {"status": "ok", "checks": {}}
     r = client.get("/readyz")
     assert r.status_code == 200 and r.json["checks"] == {"database": "ok", "migrations": "ok"}
