@@ -168,23 +168,27 @@ def note_client_failure(keys: Sequence[str], *, window: int) -> None:
         note_failure(keys, window=window)
 
 
+#: Built once: every authenticated request runs it, with only the digest and the time bound.
+_PRINCIPAL_ROWS = (
+    sa.select(Token.tenant_id, Token.scope, Account.id, Account.username, Account.member_id,
+              Grant.role, Grant.org_id, Grant.org_code)
+    .join(Account, sa.and_(Account.id == Token.account_id, Account.tenant_id == Token.tenant_id))
+    .outerjoin(Grant, Grant.account_id == Account.id)
+    .where(Token.access_token_hash == sa.bindparam("digest"), Token.revoked_at.is_(None),
+           Token.expires_at > sa.bindparam("now", type_=Token.expires_at.type),
+           Account.is_active.is_(True))
+)
+
+
 def principal_for_access_token(raw: str, now: dt.datetime | None = None) -> Principal | None:
     """The principal behind a bearer token, in one round trip: token, account and grants.
 
     Every authenticated request pays for this, so it is one statement, not three ORM loads.
     None when the token is unknown, expired or revoked, or its account is disabled.
     """
-    now = now or utcnow()
     with all_tenants():
         rows = db.session.execute(
-            sa.select(Token.tenant_id, Token.scope, Account.id, Account.username,
-                      Account.member_id, Grant.role, Grant.org_id, Grant.org_code)
-            .join(Account, sa.and_(Account.id == Token.account_id,
-                                   Account.tenant_id == Token.tenant_id))
-            .outerjoin(Grant, Grant.account_id == Account.id)
-            .where(Token.access_token_hash == token_digest(raw), Token.revoked_at.is_(None),
-                   Token.expires_at > now, Account.is_active.is_(True))
-        ).all()
+            _PRINCIPAL_ROWS, {"digest": token_digest(raw), "now": now or utcnow()}).all()
     if not rows:
         return None
     first = rows[0]
