@@ -21,7 +21,7 @@ from node.db import db
 from node.extensions import transactional
 from node.tenants.services import current_tenant
 from shared.web.api import Blueprint
-from shared.web.pagination import CursorPageArgsSchema, decode_cursor, encode_cursor, page
+from shared.web.pagination import CursorPageArgsSchema, decode_cursor, page
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/accounts",
                 description="Local accounts of the tenant.")
@@ -38,8 +38,7 @@ class Accounts(MethodView):
         after = decode_cursor(args["cursor"], (int,))
         items = services.list_accounts(current_principal(), after_id=after[0] if after else None,
                                        limit=args["limit"])
-        last = items[-1] if len(items) == args["limit"] else None
-        return page(items, encode_cursor([last.id]) if last else None)
+        return page(items, args["limit"], lambda last: [last.id])
 
     @blp.arguments(AccountCreateSchema)
     @blp.response(201, AccountSchema)

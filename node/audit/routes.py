@@ -10,7 +10,7 @@ from node.audit import services
 from node.audit.schemas import AuditPageSchema, AuditQueryArgsSchema
 from node.auth.principal import current_principal
 from shared.web.api import Blueprint
-from shared.web.pagination import decode_cursor, encode_cursor, page
+from shared.web.pagination import decode_cursor, page
 
 blp = Blueprint("audit", __name__, url_prefix="/api/audit",
                 description="Who changed what, when, before and after.")
@@ -26,5 +26,4 @@ class AuditEntries(MethodView):
         limit = args.pop("limit")
         items = services.list_audit(current_principal(), **args,
                                     before_id=int(before[0]) if before else None, limit=limit)
-        next_cursor = encode_cursor([items[-1].id]) if len(items) == limit else None
-        return page(items, next_cursor)
+        return page(items, limit, lambda last: [last.id])

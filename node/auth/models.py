@@ -70,7 +70,3 @@ class Token(NodeModel):
     expires_at: Mapped[dt.datetime]
     refresh_expires_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
-
-    def is_usable(self, now: dt.datetime | None = None) -> bool:
-        now = now or utcnow()
-        return self.revoked_at is None and self.expires_at > now

@@ -16,7 +16,7 @@ from node.grants.schemas import (
     GrantSchema,
 )
 from shared.web.api import Blueprint
-from shared.web.pagination import decode_cursor, encode_cursor, page
+from shared.web.pagination import decode_cursor, page
 
 blp = Blueprint("grants", __name__, url_prefix="/api/grants",
                 description="Roles held over organization subtrees, delegated level by level.")
@@ -31,8 +31,7 @@ class Grants(MethodView):
         after = decode_cursor(args["cursor"], (int,))
         items = services.list_grants(current_principal(), account_id=args.get("account_id"),
                                      after_id=after[0] if after else None, limit=args["limit"])
-        last = items[-1] if len(items) == args["limit"] else None
-        return page(items, encode_cursor([last.id]) if last else None)
+        return page(items, args["limit"], lambda last: [last.id])
 
     @blp.arguments(GrantCreateSchema)
     @blp.response(201, GrantSchema)

@@ -27,7 +27,7 @@ from node.members.schemas import (
 )
 from node.tenants.services import current_tenant
 from shared.web.api import Blueprint
-from shared.web.pagination import decode_cursor, encode_cursor, page
+from shared.web.pagination import decode_cursor, page
 
 blp = Blueprint("members", __name__, url_prefix="/api/members",
                 description="Members: pipeline stage, status, history and the activity card.")
@@ -67,9 +67,7 @@ class Members(MethodView):
         flt = services.MemberFilter(**args)
         items = services.list_members(current_principal(), flt,
                                       after=(after[0], after[1]) if after else None, limit=limit)
-        last = items[-1] if len(items) == limit else None
-        next_cursor = encode_cursor([last["org_code"], last["id"]]) if last else None
-        return page(items, next_cursor)
+        return page(items, limit, lambda last: [last["org_code"], last["id"]])
 
     @blp.arguments(MemberCreateSchema)
     @blp.response(201, MemberSchema)

@@ -24,7 +24,7 @@ from node.orgs.schemas import (
 )
 from node.tenants.services import current_tenant
 from shared.web.api import Blueprint
-from shared.web.pagination import decode_cursor, encode_cursor, page
+from shared.web.pagination import decode_cursor, page
 
 blp = Blueprint("orgs", __name__, url_prefix="/api/orgs",
                 description="The organization tree with unified codes.")
@@ -48,8 +48,7 @@ class Orgs(MethodView):
                                    q=args.get("q"), within_code=args.get("within"),
                                    include_dissolved=args["include_dissolved"],
                                    after_code=str(after[0]) if after else None, limit=limit)
-        next_cursor = encode_cursor([items[-1].code]) if len(items) == limit else None
-        return page(items, next_cursor)
+        return page(items, limit, lambda last: [last.code])
 
     @blp.arguments(OrgCreateSchema)
     @blp.response(201, OrgDetailSchema)

@@ -73,11 +73,6 @@ def get_tenant_by_slug(slug: str) -> Tenant:
     return tenant
 
 
-def get_tenant_by_host(host: str) -> Tenant | None:
-    with all_tenants():
-        return db.session.scalar(sa.select(Tenant).where(Tenant.host == host))
-
-
 def root_org(tenant: Tenant) -> Org:
     with tenant_context(tenant.id):
         return db.session.scalars(sa.select(Org).where(Org.code == tenant.code_prefix)).one()

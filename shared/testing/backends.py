@@ -6,8 +6,12 @@ missing server fails the run instead of silently skipping half the suite.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+from collections.abc import Iterator
 
+import pytest
 import sqlalchemy as sa
 
 PG_ADMIN_URL = os.environ.get("PARTYNET_TEST_PG",
@@ -51,3 +55,23 @@ def drop_pg_database(name: str) -> None:
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str, *, required: bool = False) -> Iterator[str]:
+    """A new, empty PostgreSQL database for a test, dropped afterwards.
+
+    An unreachable server fails the test under CI (or when `required`), and skips it
+    elsewhere: the one place that rule lives.
+    """
+    name = f"{prefix}_{secrets.token_hex(3)}"
+    try:
+        url = create_pg_database(name)
+    except sa.exc.OperationalError as exc:
+        if required or in_ci():
+            pytest.fail(f"PostgreSQL is required here: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    try:
+        yield url
+    finally:
+        drop_pg_database(name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -60,6 +61,12 @@ def page_link(next_cursor: str | None) -> dict[str, str]:
     return {"Link": f'<{request.base_url}?{urlencode(args)}>; rel="next"'}
 
 
-def page(items: Any, next_cursor: str | None) -> tuple[dict[str, Any], int, dict[str, str]]:
-    """A page body with its `Link` header, as a flask-smorest view return value."""
+def page(items: Sequence[Any], limit: int, key: Callable[[Any], list[Any]]
+         ) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """A page body with its `Link` header, as a flask-smorest view return value.
+
+    A full page has a next cursor made of `key(last item)`: the values the query continues
+    after (a short page is the last one).
+    """
+    next_cursor = encode_cursor(key(items[-1])) if len(items) == limit else None
     return {"items": items, "next_cursor": next_cursor}, 200, page_link(next_cursor)

@@ -35,7 +35,7 @@ from node.auth.models import Token, token_digest
 from node.grants.models import Grant, Role
 from node.tenants.models import Tenant
 from shared.db.session import make_engine
-from shared.testing.backends import create_pg_database, drop_pg_database, postgres_reachable
+from shared.testing.backends import fresh_pg_database
 from shared.web.pagination import encode_cursor
 
 pytestmark = pytest.mark.bench
@@ -139,12 +139,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
-    if not postgres_reachable():
-        pytest.fail("the listing benchmark needs PostgreSQL at 127.0.0.1:5432")
-    name = f"partynet_bench_list_{secrets.token_hex(3)}"
-    url = create_pg_database(name)
-    yield url
-    drop_pg_database(name)
+    with fresh_pg_database("partynet_bench_list", required=True) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from node.settings import NodeSettings
 from node.tenants.models import Tenant
 from node.tenants.scoping import tenant_context
 from shared.db.session import make_engine
-from shared.testing.backends import backends, create_pg_database, drop_pg_database, in_ci
+from shared.testing.backends import backends, fresh_pg_database
 
 TEST_PII_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # 32 bytes, tests only
 TEST_SETTINGS = dict(secret_key="test-secret-key-0123456789", pii_key=TEST_PII_KEY,
@@ -53,16 +53,9 @@ def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'node.db'}"
         return
-    name = f"partynet_test_{_worker()}_{secrets.token_hex(3)}"
-    try:
-        url = create_pg_database(name)
-    except sa.exc.OperationalError as exc:
-        if in_ci():
-            pytest.fail(f"PostgreSQL is required under CI: {exc}")
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
-    yield url
-    db.dispose()
-    drop_pg_database(name)
+    with fresh_pg_database(f"partynet_test_{_worker()}") as url:
+        yield url
+        db.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -212,9 +205,6 @@ def make_national_id(n: int, region: str = "500104") -> str:
 @pytest.fixture()
 def world(connection: sa.Connection) -> World:
     return World()
-
-
-MakeHeaders = Callable[..., dict[str, str]]
 
 
 @pytest.fixture()

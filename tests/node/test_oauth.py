@@ -10,6 +10,7 @@ Location header.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import html
 import json
@@ -34,7 +35,7 @@ from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from node.tenants.scoping import tenant_context
-from shared.testing.backends import backends, create_pg_database, drop_pg_database, in_ci
+from shared.testing.backends import backends, fresh_pg_database
 
 pytestmark = pytest.mark.xdist_group("oauth-http")
 
@@ -185,17 +186,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[Node]:
     folder = tmp_path_factory.mktemp("oauth-node")
-    pg_name = None
-    if request.param == "sqlite":
-        database_url = f"sqlite:///{folder / 'node.db'}"
-    else:
-        pg_name = f"partynet_oauth_{secrets.token_hex(3)}"
-        try:
-            database_url = create_pg_database(pg_name)
-        except sa.exc.OperationalError as exc:
-            if in_ci():
-                pytest.fail(f"PostgreSQL is required under CI: {exc}")
-            pytest.skip(f"PostgreSQL unreachable: {exc}")
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            database_url = f"sqlite:///{folder / 'node.db'}"
+        else:
+            database_url = stack.enter_context(fresh_pg_database("partynet_oauth"))
+        yield from _serve(folder, database_url)
+
+
+def _serve(folder: Path, database_url: str) -> Iterator[Node]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = _env(database_url, base)
@@ -213,8 +212,6 @@ def node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if pg_name is not None:
-            drop_pg_database(pg_name)
 
 
 @pytest.fixture(scope="module")
