@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, abort, send_from_directory
+from flask import Flask, abort, request, send_from_directory
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from node.accounts.routes import blp as accounts_blp
@@ -67,6 +67,8 @@ def create_app(settings: NodeSettings | None = None) -> Flask:
     scoping.install(db.session.session_factory)
     recording.install(db.session.session_factory)
     app.teardown_appcontext(lambda _exc: db.session.remove())
+    app.before_request(_read_only_api_reads)  # before authentication: its query too
+    app.teardown_request(lambda _exc: db.end_read_only())
     bearer.init_app(app)
     oauth.init_app(app, settings)
     api = Api(app)
@@ -75,6 +77,12 @@ def create_app(settings: NodeSettings | None = None) -> Flask:
     app.register_blueprint(auth_blp)  # sign-in pages and /oauth/*: HTML and RFC 6749, not smorest
     _serve_vendor(app, settings)
     return app
+
+
+def _read_only_api_reads() -> None:
+    """An API read is a read-only unit of work: no transaction round trips, no SQLite lock."""
+    if request.method in bearer.READ_METHODS and request.path.startswith("/api/"):
+        db.read_only()
 
 
 def _serve_vendor(app: Flask, settings: NodeSettings) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from node.members.models import Education, Gender, Stage, Status
+from shared.web.dump import CompiledList
 from shared.web.pagination import CursorPageArgsSchema
 from shared.web.schema import Schema
 
@@ -44,7 +45,7 @@ class MemberSchema(MemberSummarySchema):
 
 
 class MemberPageSchema(Schema):
-    items = fields.List(fields.Nested(MemberSummarySchema))
+    items = CompiledList(MemberSummarySchema)
     next_cursor = fields.String(allow_none=True)
 
 

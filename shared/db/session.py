@@ -42,7 +42,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         def _sqlite_begin(conn: Connection) -> None:
             # IMMEDIATE takes the write lock up front: two deferred transactions that both read
             # and then write would deadlock with "database is locked" whatever the timeout.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read-only unit of work (AUTOCOMMIT) takes no lock at all.
+            if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     # No pre-ping (a round trip on every checkout); recycle instead, so connections that a
@@ -68,6 +70,23 @@ class Database:
             bind = self.engine
         self._factory.configure(bind=bind, **session_kwargs)
 
+    def read_only(self) -> None:
+        """Make the current unit of work read-only (an API read): it runs without a transaction,
+        saving the BEGIN and ROLLBACK round trips and, on SQLite, the write lock; and any
+        attempt to write in it fails loudly instead of being committed statement by statement.
+
+        Bound to a connection (tests), only the write guard applies.
+        """
+        session = self.session()
+        session.info[READ_ONLY_KEY] = True
+        if isinstance(session.get_bind(), Engine) and not session.in_transaction():
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+    def end_read_only(self) -> None:
+        """Lift the write guard at the end of the unit of work (the session may live on)."""
+        if self.session.registry.has():
+            self.session().info.pop(READ_ONLY_KEY, None)
+
     def dispose(self) -> None:
         self.session.remove()
         if self.engine is not None:
@@ -75,6 +94,28 @@ class Database:
 
 
 _DEPTH_KEY = "partynet_tx_depth"
+READ_ONLY_KEY = "partynet_read_only"
+
+
+_READ_ONLY_MESSAGE = ("This unit of work is read-only (an API read); write in a "
+                      "POST/PUT/PATCH/DELETE request or a command.")
+
+
+class ReadOnlyViolation(RuntimeError):
+    """A read-only unit of work tried to write: a programming error, not a client's."""
+
+
+@sa.event.listens_for(Session, "before_flush")
+def _refuse_writes(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(READ_ONLY_KEY) and (session.new or session.dirty or session.deleted):
+        raise ReadOnlyViolation(_READ_ONLY_MESSAGE)
+
+
+@sa.event.listens_for(Session, "do_orm_execute")
+def _refuse_statements(state: Any) -> None:
+    if state.session.info.get(READ_ONLY_KEY) and (state.is_insert or state.is_update
+                                                  or state.is_delete):
+        raise ReadOnlyViolation(_READ_ONLY_MESSAGE)
 
 
 @contextlib.contextmanager
