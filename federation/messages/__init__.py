@@ -1,0 +1,25 @@
+"""The message contract shared by the hub and the nodes: type name -> strict marshmallow schema.
+
+Importing this package registers the built-in types (`federation.messages.bus`). Other packages
+register their own types with `@register("partynet.<area>.<name>.v1")` on a `MessageSchema`.
+"""
+
+from federation.messages import bus
+from federation.messages.fields import MessageSchema
+from federation.messages.registry import (
+    MESSAGE_TYPES,
+    TYPE_PATTERN,
+    register,
+    schema_for,
+    validate_data,
+)
+
+__all__ = [
+    "MESSAGE_TYPES",
+    "TYPE_PATTERN",
+    "MessageSchema",
+    "bus",
+    "register",
+    "schema_for",
+    "validate_data",
+]
