@@ -1,0 +1,350 @@
+"""The receiving side: verify, deduplicate, apply in order, in one transaction, then ack.
+
+For each message: the envelope is opened (signature, key, destination, time window, schema);
+anything refused goes to the quarantine with its reason. A sequenced message is applied only
+in its turn on its stream: earlier sequences are duplicates (acknowledged again so the sender
+stops), later ones are parked and a resend of the gap is requested. The effect, the inbox row
+and the stream position are written in one transaction; the transport acks only after it
+committed, so a crash anywhere means a redelivery, which the stream position makes harmless.
+
+A handler that raises (other than a database outage) makes the message poison: the batch is
+rolled back and done again with that message quarantined as "handler_failed" and counted as
+consumed, so the stream goes on. A database outage propagates: nothing was committed and the
+transport redelivers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from federation.canonical import decode_strict, encode_canonical
+from federation.delivery.models import InboxMessage, OutboxMessage, ParkedMessage, Stream
+from federation.delivery.outbox import send
+from federation.delivery.party import Party
+from federation.delivery.quarantine import (
+    APPLICATION_REASONS,
+    DISCARDED,
+    RELEASED,
+    get_held,
+    hold,
+    resolve,
+)
+from federation.envelope import Envelope, Rejected, format_time, open_envelope, parse_time
+from federation.keys import utcnow
+from federation.transport import Bus, Delivery
+from shared.db.session import transaction
+from shared.errors import Conflict
+
+logger = logging.getLogger(__name__)
+
+ACK = "partynet.bus.ack.v1"
+RESEND = "partynet.bus.resend.v1"
+PING = "partynet.bus.ping.v1"
+
+#: An operator's release lifts the clock window (the signature and key checks stay).
+RELEASE_SKEW = dt.timedelta(days=3650)
+#: Errors that mean "try again later", not "this message is bad".
+TRANSIENT: tuple[type[BaseException], ...] = (
+    sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError,
+)
+
+
+class Outcome(enum.StrEnum):
+    applied = "applied"
+    duplicate = "duplicate"
+    parked = "parked"
+    quarantined = "quarantined"
+    control = "control"
+
+
+class _HandlerFailed(Exception):
+    def __init__(self, envelope: Envelope, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.envelope, self.reason, self.detail = envelope, reason, detail
+
+
+def envelope_record(envelope: Envelope) -> bytes:
+    """A verified envelope as stored in the quarantine (no signatures: it was checked)."""
+    return encode_canonical({
+        "id": envelope.id, "type": envelope.type, "source": envelope.source,
+        "destination": envelope.destination, "time": format_time(envelope.time),
+        **({"tenant": envelope.tenant} if envelope.tenant is not None else {}),
+        **({"sequence": envelope.sequence} if envelope.sequence is not None else {}),
+        "key_id": envelope.key_id, "data": envelope.data})
+
+
+@dataclasses.dataclass
+class _Batch:
+    """What one transaction has seen so far."""
+
+    now: dt.datetime
+    skip: dict[str, _HandlerFailed]
+    streams: dict[str, Stream] = dataclasses.field(default_factory=dict)
+    outcomes: list[Outcome] = dataclasses.field(default_factory=list)
+
+
+class Consumer:
+    def __init__(self, party: Party, *, clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.party = party
+        self.clock = clock
+
+    # --- entry points ------------------------------------------------------------------
+
+    def handle(self, body: bytes) -> Outcome:
+        return self.handle_batch([body])[0]
+
+    def handle_batch(self, bodies: Sequence[bytes]) -> list[Outcome]:
+        """Receive several messages in one transaction (the fast path of a busy consumer)."""
+        now = self.clock()
+        opened = [self.open(body, now) for body in bodies]
+        skip: dict[str, _HandlerFailed] = {}
+        while True:
+            batch = _Batch(now=now, skip=skip)
+            try:
+                with transaction(self.party.db) as session:
+                    # Lock the streams in one order (the relay's too): no deadlocks.
+                    for peer in sorted({e.source for e in opened if isinstance(e, Envelope)}):
+                        self._stream(session, batch, peer)
+                    for body, item in zip(bodies, opened, strict=True):
+                        batch.outcomes.append(self._receive(session, batch, body, item))
+                return batch.outcomes
+            except _HandlerFailed as failure:
+                # Rolled back: do it all again with the poison message set aside.
+                skip[failure.envelope.id] = failure
+
+    def run(self, bus: Bus, *, stop: threading.Event | None = None,
+            idle_timeout: float | None = None, batch_size: int = 200) -> None:
+        """Consume this party's queue until stopped."""
+        bus.consume(self.party.id, lambda d: self._log(d, [self.handle(d.body)]),
+                    stop=stop, idle_timeout=idle_timeout, prefetch=max(batch_size, 1),
+                    batch=lambda ds: self._log_many(ds, self.handle_batch([d.body for d in ds])),
+                    batch_size=batch_size)
+
+    def open(self, body: bytes, now: dt.datetime, *, skew: dt.timedelta | None = None
+             ) -> Envelope | Rejected:
+        """Verify a message; an unknown key id reloads the keys once (rate-limited) and retries."""
+        keys = self.party.keys
+        for attempt in (1, 2):
+            try:
+                return open_envelope(body, keyring=keys.ring(), me=self.party.id, now=now,
+                                     skew=skew or self.party.timing.skew)
+            except Rejected as rejected:
+                if attempt == 1 and rejected.reason == "unknown_key" and keys.maybe_reload():
+                    continue
+                return rejected
+        raise AssertionError("unreachable")
+
+    def release(self, entry_id: int, *, by: str, note: str = "") -> Outcome:
+        """An operator lets a quarantined message through: checked again without the clock
+        window, then received as usual (so it is still applied at most once, in its turn)."""
+        now = self.clock()
+        try:
+            with transaction(self.party.db) as session:
+                entry = get_held(session, entry_id)
+                batch = _Batch(now=now, skip={})
+                if entry.reason in APPLICATION_REASONS:
+                    # Verified when it arrived and already counted on its stream: re-run only.
+                    self._apply(session, batch, _from_record(entry.body))
+                    outcome = Outcome.applied
+                else:
+                    item = self.open(entry.body, now, skew=RELEASE_SKEW)
+                    if isinstance(item, Rejected):
+                        raise Conflict(f"Still refused: {item.reason} ({item.detail}).")
+                    outcome = self._receive(session, batch, entry.body, item)
+                resolve(entry, RELEASED, by=by, note=note, now=now)
+                return outcome
+        except _HandlerFailed as failure:
+            raise Conflict(f"Still failing: {failure.detail}") from None
+
+    def discard(self, entry_id: int, *, by: str, note: str = "") -> None:
+        with transaction(self.party.db) as session:
+            resolve(get_held(session, entry_id), DISCARDED, by=by, note=note, now=self.clock())
+
+    # --- one message ---------------------------------------------------------------------
+
+    def _receive(self, session: Session, batch: _Batch, body: bytes,
+                 item: Envelope | Rejected) -> Outcome:
+        if isinstance(item, Rejected):
+            hold(session, body, item.reason, item.detail, source=item.source,
+                 message_id=item.envelope_id, type=item.message_type, now=batch.now)
+            return Outcome.quarantined
+        envelope = item
+        if self.party.authorize is not None:
+            try:
+                self.party.authorize(session, envelope)
+            except Rejected as rejected:
+                hold(session, body, rejected.reason, rejected.detail, source=envelope.source,
+                     message_id=envelope.id, type=envelope.type, now=batch.now)
+                return Outcome.quarantined
+        stream = self._stream(session, batch, envelope.source)
+        stream.last_received_at = batch.now
+        if stream.blocked_until is not None:  # it speaks, so it is reachable again
+            self._unblock(session, stream, batch.now)
+        if envelope.sequence is None:
+            return self._unsequenced(session, batch, stream, envelope)
+        return self._sequenced(session, batch, stream, envelope)
+
+    def _unsequenced(self, session: Session, batch: _Batch, stream: Stream,
+                     envelope: Envelope) -> Outcome:
+        if session.get(InboxMessage, (envelope.source, envelope.id)) is not None:
+            return Outcome.duplicate
+        session.add(InboxMessage(source=envelope.source, message_id=envelope.id,
+                                 type=envelope.type, received_at=batch.now))
+        if envelope.type == ACK:
+            self._on_ack(session, stream, envelope.data["up_to"])
+            return Outcome.control
+        if envelope.type == RESEND:
+            self._on_resend(session, stream, envelope.data["from_sequence"], batch.now)
+            return Outcome.control
+        self._apply(session, batch, envelope)
+        return Outcome.applied
+
+    def _sequenced(self, session: Session, batch: _Batch, stream: Stream,
+                   envelope: Envelope) -> Outcome:
+        sequence = envelope.sequence
+        assert sequence is not None
+        if sequence <= stream.in_applied_up_to:
+            stream.in_ack_due = True  # the sender missed our ack: say it again
+            return Outcome.duplicate
+        if sequence > stream.in_applied_up_to + 1:
+            self._park(session, stream, envelope, batch.now)
+            return Outcome.parked
+        self._apply_in_turn(session, batch, stream, envelope)
+        while (parked := session.get(ParkedMessage, (stream.peer,
+                                                     stream.in_applied_up_to + 1))) is not None:
+            self._apply_in_turn(session, batch, stream, _unpark(parked, self.party.id))
+            session.delete(parked)
+        return Outcome.applied
+
+    def _apply_in_turn(self, session: Session, batch: _Batch, stream: Stream,
+                       envelope: Envelope) -> None:
+        session.add(InboxMessage(source=envelope.source, message_id=envelope.id,
+                                 type=envelope.type, sequence=envelope.sequence,
+                                 received_at=batch.now))
+        self._apply(session, batch, envelope)
+        assert envelope.sequence is not None
+        stream.in_applied_up_to = envelope.sequence
+        stream.in_ack_due = True
+
+    def _apply(self, session: Session, batch: _Batch, envelope: Envelope) -> None:
+        failure = batch.skip.get(envelope.id)
+        if failure is not None:
+            hold(session, envelope_record(envelope), failure.reason, failure.detail,
+                 source=envelope.source, message_id=envelope.id, type=envelope.type,
+                 now=batch.now)
+            return
+        handler = self.party.handlers.get(envelope.type)
+        if handler is None:
+            if envelope.type == PING:
+                return  # diagnostic traffic: receiving it is the whole effect
+            raise _HandlerFailed(envelope, "no_handler",
+                                 f"{self.party.id} has no handler for {envelope.type}")
+        try:
+            handler(session, envelope)
+            session.flush()
+        except TRANSIENT:
+            raise
+        except Exception as exc:
+            logger.warning("handler failed", extra={"message_id": envelope.id,
+                                                    "type": envelope.type, "error": repr(exc)})
+            raise _HandlerFailed(envelope, "handler_failed", f"{type(exc).__name__}: {exc}"[:1000]
+                                 ) from exc
+
+    # --- stream bookkeeping ----------------------------------------------------------------
+
+    def _stream(self, session: Session, batch: _Batch, peer: str) -> Stream:
+        stream = batch.streams.get(peer)
+        if stream is None:
+            stream = lock_stream(session, peer)
+            batch.streams[peer] = stream
+        return stream
+
+    def _park(self, session: Session, stream: Stream, envelope: Envelope,
+              now: dt.datetime) -> None:
+        assert envelope.sequence is not None
+        if session.get(ParkedMessage, (stream.peer, envelope.sequence)) is None:
+            session.add(ParkedMessage(
+                source=stream.peer, sequence=envelope.sequence, message_id=envelope.id,
+                type=envelope.type, tenant=envelope.tenant, time=envelope.time,
+                key_id=envelope.key_id, data=envelope.data, received_at=now))
+        asked = stream.in_resend_asked_at
+        if asked is None or now - asked >= self.party.timing.resend_interval:
+            send(session, RESEND, destination=stream.peer, sequenced=False,
+                 data={"from_sequence": stream.in_applied_up_to + 1})
+            stream.in_resend_asked_at = now
+
+    def _on_ack(self, session: Session, stream: Stream, up_to: int) -> None:
+        up_to = min(up_to, stream.out_sequence)  # never more than we sent
+        if up_to <= stream.out_acked_up_to:
+            return
+        session.execute(sa.delete(OutboxMessage).where(
+            OutboxMessage.destination == stream.peer, OutboxMessage.sequenced.is_(True),
+            OutboxMessage.sequence <= up_to).execution_options(synchronize_session=False))
+        stream.out_acked_up_to = up_to
+
+    def _on_resend(self, session: Session, stream: Stream, from_sequence: int,
+                   now: dt.datetime) -> None:
+        session.execute(sa.update(OutboxMessage).where(
+            OutboxMessage.destination == stream.peer, OutboxMessage.sequenced.is_(True),
+            OutboxMessage.sequence >= from_sequence,
+            OutboxMessage.sequence < from_sequence + self.party.timing.window,
+        ).values(next_attempt_at=now).execution_options(synchronize_session=False))
+
+    def _unblock(self, session: Session, stream: Stream, now: dt.datetime) -> None:
+        stream.blocked_until, stream.block_interval = None, 0
+        session.execute(sa.update(OutboxMessage).where(
+            OutboxMessage.destination == stream.peer, OutboxMessage.next_attempt_at > now,
+        ).values(next_attempt_at=now).execution_options(synchronize_session=False))
+
+    # --- logging -------------------------------------------------------------------------
+
+    def _log(self, delivery: Delivery, outcomes: list[Outcome]) -> None:
+        self._log_many([delivery], outcomes)
+
+    @staticmethod
+    def _log_many(deliveries: Sequence[Delivery], outcomes: list[Outcome]) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            for delivery, outcome in zip(deliveries, outcomes, strict=True):
+                logger.debug("received", extra={"message_id": delivery.message_id,
+                                                "outcome": outcome.value})
+
+
+def lock_stream(session: Session, peer: str) -> Stream:
+    """The stream row with `peer`, created if new, locked until the transaction ends."""
+    query = sa.select(Stream).where(Stream.peer == peer).with_for_update()
+    stream = session.scalars(query).first()
+    if stream is None:
+        session.execute(_insert_ignore(session, Stream, {"peer": peer}))
+        stream = session.scalars(query).one()
+    return stream
+
+
+def _insert_ignore(session: Session, model: Any, values: dict[str, Any]) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model).values(**values).on_conflict_do_nothing()
+
+
+def _from_record(record: bytes) -> Envelope:
+    obj = decode_strict(record)
+    return Envelope(id=obj["id"], type=obj["type"], source=obj["source"],
+                    destination=obj["destination"], time=parse_time(obj["time"]),
+                    tenant=obj.get("tenant"), sequence=obj.get("sequence"), data=obj["data"],
+                    key_id=obj.get("key_id"))
+
+
+def _unpark(parked: ParkedMessage, me: str) -> Envelope:
+    return Envelope(id=parked.message_id, type=parked.type, source=parked.source,
+                    destination=me, time=parked.time, tenant=parked.tenant,
+                    sequence=parked.sequence, data=parked.data, key_id=parked.key_id)

@@ -1,0 +1,210 @@
+"""The sending side: publish what the outbox holds, retransmit what stays unacknowledged, and
+send our own cumulative acknowledgements.
+
+One round: (1) in a short transaction, pick what is due per destination, give first-time
+sequenced messages their stream sequence, and note which streams owe an ack; (2) sign each
+message with the current key and the current time, and publish with confirms; (3) in a second
+transaction, record what went: a sequenced message waits for the peer's ack and is retransmitted
+with backoff (Synapse-style, doubling with jitter, capped); an unsequenced one is deleted.
+
+A crash between (2) and (3) publishes again next round: a duplicate, which receivers drop,
+never a loss. A destination whose queue does not exist is paused with its own backoff, and each
+destination gets its own share of a round, so a dead peer never holds up live ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from federation.delivery.consumer import ACK, lock_stream
+from federation.delivery.models import OutboxMessage, Stream
+from federation.delivery.party import Party
+from federation.envelope import Envelope, new_id, seal
+from federation.keys import utcnow
+from federation.transport import Bus, PublishError, Unroutable
+from shared.db.session import transaction
+
+logger = logging.getLogger(__name__)
+
+_OUTBOX = OutboxMessage.__table__
+
+
+@dataclasses.dataclass
+class _Item:
+    row_id: int | None  # None: an ack made by the relay, not an outbox row
+    message_id: str
+    destination: str
+    type: str
+    tenant: str | None
+    data: dict[str, Any]
+    sequence: int | None
+    attempts: int
+
+
+@dataclasses.dataclass
+class _Plan:
+    items: list[_Item] = dataclasses.field(default_factory=list)
+    #: (destination, row, attempts) of retransmissions beyond the window
+    deferred: list[tuple[str, int, int]] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class _Result:
+    sent: list[_Item] = dataclasses.field(default_factory=list)
+    failed: list[tuple[_Item, str]] = dataclasses.field(default_factory=list)
+    unroutable: set[str] = dataclasses.field(default_factory=set)
+
+
+class Relay:
+    def __init__(self, party: Party, bus: Bus, *, clock: Callable[[], dt.datetime] = utcnow,
+                 rng: random.Random | None = None) -> None:
+        self.party = party
+        self.bus = bus
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    def run(self, stop: threading.Event, *, idle: float = 0.2) -> None:
+        """Relay until stopped; a round that found nothing to do sleeps `idle` seconds."""
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except PublishError as exc:  # the broker is away: the rows wait, we retry soon
+                logger.warning("publish failed", extra={"error": str(exc)})
+                busy = 0
+            if not busy:
+                stop.wait(idle)
+
+    def run_once(self) -> int:
+        """One round; returns how many messages were published."""
+        now = self.clock()
+        with transaction(self.party.db) as session:
+            plan = self._plan(session, now)
+        result = self._publish(plan.items, now)
+        with transaction(self.party.db) as session:
+            self._record(session, plan, result, now)
+        if result.failed and not result.sent:
+            raise PublishError(result.failed[0][1])
+        return len(result.sent)
+
+    # --- (1) what is due ---------------------------------------------------------------
+
+    def _plan(self, session: Session, now: dt.datetime) -> _Plan:
+        timing = self.party.timing
+        plan = _Plan()
+        blocked = set(session.scalars(sa.select(Stream.peer).where(Stream.blocked_until > now)))
+        destinations = session.scalars(
+            sa.select(OutboxMessage.destination).where(OutboxMessage.next_attempt_at <= now)
+            .distinct()).all()
+        for destination in sorted(set(destinations) - blocked):
+            rows = session.execute(
+                sa.select(_OUTBOX.c.id, _OUTBOX.c.message_id, _OUTBOX.c.type, _OUTBOX.c.tenant,
+                          _OUTBOX.c.data, _OUTBOX.c.sequenced, _OUTBOX.c.sequence,
+                          _OUTBOX.c.attempts)
+                .where(_OUTBOX.c.destination == destination, _OUTBOX.c.next_attempt_at <= now)
+                .order_by(_OUTBOX.c.id).limit(timing.batch)).all()
+            stream = lock_stream(session, destination) if any(r.sequenced for r in rows) else None
+            numbered = []
+            for row in rows:
+                sequence = row.sequence
+                if row.sequenced and stream is not None:
+                    if sequence is None:
+                        stream.out_sequence += 1
+                        sequence = stream.out_sequence
+                        numbered.append({"row_id": row.id, "sequence": sequence})
+                    elif row.attempts and sequence > stream.out_acked_up_to + timing.window:
+                        # Beyond the window: probe the peer, do not flood it.
+                        plan.deferred.append((destination, row.id, row.attempts))
+                        continue
+                plan.items.append(_Item(row.id, row.message_id, destination, row.type,
+                                        row.tenant, row.data, sequence, row.attempts))
+            if numbered:
+                session.execute(sa.update(_OUTBOX).where(_OUTBOX.c.id == sa.bindparam("row_id"))
+                                .values(sequence=sa.bindparam("sequence")), numbered)
+        for stream in session.scalars(sa.select(Stream).where(Stream.in_ack_due.is_(True))):
+            if stream.peer not in blocked:
+                plan.items.append(_Item(None, new_id(), stream.peer, ACK, None,
+                                        {"up_to": stream.in_applied_up_to}, None, 0))
+        return plan
+
+    # --- (2) sign and publish ----------------------------------------------------------
+
+    def _publish(self, items: list[_Item], now: dt.datetime) -> _Result:
+        result = _Result()
+        key, me = self.party.signing_key, self.party.id
+        by_destination: dict[str, list[_Item]] = {}
+        for item in items:
+            by_destination.setdefault(item.destination, []).append(item)
+        for destination, group in by_destination.items():
+            wire = [(destination,
+                     seal(Envelope(id=i.message_id, type=i.type, source=me,
+                                   destination=destination, time=now, tenant=i.tenant,
+                                   sequence=i.sequence, data=i.data), key, validate=False),
+                     i.message_id) for i in group]
+            try:
+                self.bus.publish_many(wire)
+            except Unroutable as exc:
+                logger.warning("destination unroutable", extra={"destination": destination,
+                                                                "error": str(exc)})
+                result.unroutable.add(destination)
+                continue
+            except PublishError as exc:
+                result.failed.extend((i, str(exc)[:500]) for i in group)
+                continue
+            result.sent.extend(group)
+        return result
+
+    # --- (3) what went -----------------------------------------------------------------
+
+    def _record(self, session: Session, plan: _Plan, result: _Result, now: dt.datetime) -> None:
+        timing = self.party.timing
+        # Streams first, in one order, then outbox rows: the consumer locks in that order too.
+        touched = ({i.destination for i in plan.items} | {d for d, _, _ in plan.deferred}
+                   | result.unroutable)
+        streams = {peer: lock_stream(session, peer) for peer in sorted(touched)}
+        sent = [i for i in result.sent if i.row_id is not None]
+        waiting = [{"row_id": i.row_id, "attempts": i.attempts + 1, "sent_at": now,
+                    "next_attempt_at": now + timing.retransmit_delay(i.attempts + 1, self.rng)}
+                   for i in sent if i.sequence is not None]
+        if waiting:
+            session.execute(
+                sa.update(_OUTBOX).where(_OUTBOX.c.id == sa.bindparam("row_id"))
+                .values(attempts=sa.bindparam("attempts"), sent_at=sa.bindparam("sent_at"),
+                        next_attempt_at=sa.bindparam("next_attempt_at"), last_error=None),
+                waiting)
+        gone = [{"row_id": i.row_id} for i in sent if i.sequence is None]
+        if gone:
+            session.execute(sa.delete(_OUTBOX).where(_OUTBOX.c.id == sa.bindparam("row_id")),
+                            gone)
+        later = [{"row_id": row_id,
+                  "next_attempt_at": now + timing.retransmit_delay(attempts, self.rng)}
+                 for _destination, row_id, attempts in plan.deferred]
+        failed = [{"row_id": i.row_id, "next_attempt_at": now + dt.timedelta(seconds=1),
+                   "last_error": error} for i, error in result.failed if i.row_id is not None]
+        for params in (later, failed):
+            if params:
+                session.execute(sa.update(_OUTBOX).where(_OUTBOX.c.id == sa.bindparam("row_id"))
+                                .values({k: sa.bindparam(k) for k in params[0] if k != "row_id"}),
+                                params)
+        for item in result.sent:
+            stream = streams[item.destination]
+            stream.last_sent_at = now
+            stream.blocked_until, stream.block_interval = None, 0  # reachable again
+            if item.type == ACK and item.row_id is None:
+                stream.in_acked_up_to = max(stream.in_acked_up_to, item.data["up_to"])
+                stream.in_ack_due = stream.in_applied_up_to > stream.in_acked_up_to
+        for destination in result.unroutable:
+            stream = streams[destination]
+            interval = min(max(stream.block_interval * 2,
+                               int(timing.block_initial.total_seconds())),
+                           int(timing.block_max.total_seconds()))
+            stream.block_interval = interval
+            stream.blocked_until = now + dt.timedelta(seconds=interval)
