@@ -72,6 +72,7 @@ REASONS: Final = (
     "wrong_destination",
     "clock_skew",
     "tenant_not_owned",
+    "unauthorized_source",
 )
 
 #: A UUIDv7 in its canonical lowercase spelling (one spelling per id keeps (source, id) unique).

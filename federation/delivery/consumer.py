@@ -123,10 +123,29 @@ class Consumer:
 
     def run(self, bus: Bus, *, stop: threading.Event | None = None,
             idle_timeout: float | None = None, batch_size: int = 200) -> None:
-        """Consume this party's queue until stopped."""
-        bus.consume(self.party.id, lambda d: self._log(d, [self.handle(d.body)]),
+        """Consume this party's queue until stopped.
+
+        A database outage is not the message's fault: wait (backing off up to 5 s) before
+        letting the transport redeliver, so the delivery limit is not spent in milliseconds.
+        Were it spent anyway, the sender retransmits what we never acknowledged.
+        """
+        failures = 0
+
+        def guarded(bodies: list[bytes]) -> list[Outcome]:
+            nonlocal failures
+            try:
+                outcomes = self.handle_batch(bodies)
+            except TRANSIENT as exc:
+                failures += 1
+                logger.warning("database unavailable", extra={"error": repr(exc)[:300]})
+                (stop or threading.Event()).wait(min(0.1 * 2 ** failures, 5.0))
+                raise
+            failures = 0
+            return outcomes
+
+        bus.consume(self.party.id, lambda d: self._log_many([d], guarded([d.body])),
                     stop=stop, idle_timeout=idle_timeout, prefetch=max(batch_size, 1),
-                    batch=lambda ds: self._log_many(ds, self.handle_batch([d.body for d in ds])),
+                    batch=lambda ds: self._log_many(ds, guarded([d.body for d in ds])),
                     batch_size=batch_size)
 
     def open(self, body: bytes, now: dt.datetime, *, skew: dt.timedelta | None = None
@@ -306,9 +325,6 @@ class Consumer:
         ).values(next_attempt_at=now).execution_options(synchronize_session=False))
 
     # --- logging -------------------------------------------------------------------------
-
-    def _log(self, delivery: Delivery, outcomes: list[Outcome]) -> None:
-        self._log_many([delivery], outcomes)
 
     @staticmethod
     def _log_many(deliveries: Sequence[Delivery], outcomes: list[Outcome]) -> None:

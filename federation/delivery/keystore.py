@@ -82,11 +82,9 @@ class KeyStore:
 
     def reload(self) -> KeyRing:
         with self._lock:
-            session = self._db.session()
-            try:
+            # A session of its own: reloading must not end the caller's unit of work.
+            with Session(bind=self._db.session.get_bind()) as session:
                 self._ring = load_ring(session, self._horizon)
-            finally:
-                session.rollback()
             self._loaded_at = time.monotonic()
             return self._ring
 

@@ -103,7 +103,7 @@ def test_reasons_are_exactly_the_documented_ones() -> None:
     assert REASONS == (
         "malformed", "non_canonical", "unknown_type", "schema_violation", "unknown_key",
         "expired_key", "not_yet_valid_key", "revoked_key", "revoked_owner", "bad_signature",
-        "wrong_destination", "clock_skew", "tenant_not_owned",
+        "wrong_destination", "clock_skew", "tenant_not_owned", "unauthorized_source",
     )
     with pytest.raises(ValueError):
         Rejected("whatever", "no such reason")

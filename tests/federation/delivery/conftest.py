@@ -1,5 +1,5 @@
-"""A small network for delivery tests: databases on every backend, the embedded bus (and
-RabbitMQ, see tests/federation/transport/conftest.py for the broker fixtures)."""
+"""A small network for delivery tests: SQLite with the embedded bus, and PostgreSQL with
+RabbitMQ (when reachable; both required on CI)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from federation.transport import open_bus
 from shared.testing.backends import backends, fresh_pg_database
+from shared.testing.rabbitmq import amqp_url
 from tests.federation.delivery.harness import Clock, Node, make_node
 
 FAST_BUS = {"lease_seconds": 1.0, "poll_interval": 0.01, "connect_timeout": 2.0,
@@ -22,27 +23,38 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=backends())
+#: (database, bus) pairs: each backend and each transport once, without the full product.
+SETUPS = [("sqlite", "embedded")] + ([("postgresql", "rabbitmq")]
+                                     if "postgresql" in backends() else [])
+
+
+@pytest.fixture(params=SETUPS, ids=["-".join(s) for s in SETUPS])
 def network(request, tmp_path, clock) -> Iterator[Callable[..., list[Node]]]:
-    """network("hub", "n1", ...) -> nodes that trust each other, on one embedded bus."""
+    """network("hub", "n1", ...) -> parties that trust each other, on one bus."""
+    backend, transport = request.param
     stack = contextlib.ExitStack()
-    bus = open_bus(f"embedded://{tmp_path / 'bus.sqlite3'}", **FAST_BUS)
+    if transport == "embedded":
+        url = f"embedded://{tmp_path / 'bus.sqlite3'}"
+    else:
+        url = amqp_url(request.getfixturevalue("rabbitmq_vhost"))
+    bus = open_bus(url, **FAST_BUS)
     stack.callback(bus.close)
+    suffix = secrets.token_hex(3)  # queue names unique in the shared vhost
 
     def database(name: str) -> str:
-        if request.param == "sqlite":
+        if backend == "sqlite":
             return f"sqlite:///{tmp_path / (name + '.db')}"
         return stack.enter_context(fresh_pg_database(f"partynet_fed_{secrets.token_hex(3)}"))
 
     def build(*ids: str, declare: bool = True) -> list[Node]:
-        nodes = [make_node(i, database(i), bus, clock) for i in ids]
+        nodes = [make_node(f"{i}-{suffix}", database(i), bus, clock) for i in ids]
         for node in nodes:
             stack.callback(node.db.dispose)
             for other in nodes:
                 if other is not node:
                     node.trust(other)
         if declare:
-            bus.declare(ids)
+            bus.declare([node.id for node in nodes])
         return nodes
 
     with stack:

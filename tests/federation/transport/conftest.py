@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
-import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,71 +17,14 @@ from typing import Any
 import pytest
 
 from federation.transport import Bus, open_bus
-from shared.testing.backends import in_ci
+from shared.testing.rabbitmq import amqp_url, rabbitmqctl
 
-AMQP_BASE = os.environ.get("PARTYNET_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
 ROOT = Path(__file__).resolve().parents[3]
 WORKER = Path(__file__).with_name("transport_worker.py")
 
 # Short leases and timeouts keep fault tests to seconds.
 FAST: dict[str, Any] = {"lease_seconds": 1.0, "poll_interval": 0.02, "connect_timeout": 2.0,
                         "confirm_timeout": 5.0, "heartbeat": 10.0, "delivery_limit": 3}
-
-
-def rabbitmq_problem() -> str | None:
-    """Why RabbitMQ cannot be used here, or None."""
-    parts = urllib.parse.urlsplit(AMQP_BASE)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5672), 2):
-            pass
-    except OSError as exc:
-        return f"RabbitMQ unreachable at {parts.hostname}:{parts.port}: {exc}"
-    if shutil.which("rabbitmqctl") is None:
-        return "rabbitmqctl not found (needed to create test vhosts and users)"
-    return None
-
-
-def rabbitmqctl(*args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(["rabbitmqctl", "-q", *args], input=stdin, capture_output=True,
-                          text=True, timeout=60, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {done.stderr or done.stdout}")
-    return done.stdout
-
-
-def require_rabbitmq() -> None:
-    problem = rabbitmq_problem()
-    if problem:
-        if in_ci():
-            pytest.fail(f"RabbitMQ is required on CI: {problem}")
-        pytest.skip(problem)
-
-
-def amqp_url(vhost: str, user: str = "", password: str = "") -> str:
-    parts = urllib.parse.urlsplit(AMQP_BASE)
-    netloc = parts.netloc
-    if user:
-        host = netloc.rsplit("@", 1)[-1]
-        netloc = f"{urllib.parse.quote(user, safe='')}:{urllib.parse.quote(password, safe='')}@{host}"
-    return f"{parts.scheme}://{netloc}/{urllib.parse.quote(vhost, safe='')}"
-
-
-@pytest.fixture(scope="session")
-def rabbitmq() -> None:
-    """Skips (or fails, on CI) tests that need a RabbitMQ broker and rabbitmqctl."""
-    require_rabbitmq()
-
-
-@pytest.fixture(scope="session")
-def rabbitmq_vhost(rabbitmq: None) -> Iterator[str]:
-    vhost = f"partynet_test_{secrets.token_hex(4)}"
-    user = urllib.parse.unquote(urllib.parse.urlsplit(AMQP_BASE).username or "guest")
-    rabbitmqctl("add_vhost", vhost)
-    try:
-        rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
-        yield vhost
-    finally:
-        rabbitmqctl("delete_vhost", vhost)
 
 
 @pytest.fixture(params=["embedded", "rabbitmq"])
