@@ -21,6 +21,7 @@ node_modules/.package-lock.json: package.json
 	touch $@
 
 setup: $(VENV)/.stamp-install node_modules/.package-lock.json
+	$(BIN)/pybabel -q compile -d node/translations
 
 demo: setup
 	$(BIN)/partynet node demo

@@ -7,12 +7,14 @@ from pathlib import Path
 from flask import Flask, abort, request, send_from_directory
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from node.accounts.pages import blp as account_pages_blp
 from node.accounts.routes import blp as accounts_blp
 from node.accounts.routes import me_blp as me_account_blp
 from node.audit import recording
 from node.audit.routes import blp as audit_blp
 from node.auth import bearer, oauth
 from node.auth.routes import blp as auth_blp
+from node.bus.routes import blp as metrics_blp
 from node.db import db
 from node.grants.routes import blp as grants_blp
 from node.imports.routes import blp as imports_blp
@@ -23,7 +25,9 @@ from node.meta.routes import VERSION
 from node.meta.routes import blp as meta_blp
 from node.orgs.routes import blp as orgs_blp
 from node.settings import NodeSettings
+from node.site.pages import blp as site_blp
 from node.tenants import scoping
+from node.web import layout
 from shared.web.api import Api
 
 BLUEPRINTS = (meta_blp, orgs_blp, members_blp, me_member_blp, accounts_blp, me_account_blp,
@@ -75,6 +79,10 @@ def create_app(settings: NodeSettings | None = None) -> Flask:
     for blp in BLUEPRINTS:
         api.register_blueprint(blp)
     app.register_blueprint(auth_blp)  # sign-in pages and /oauth/*: HTML and RFC 6749, not smorest
+    app.register_blueprint(metrics_blp)  # Prometheus text, not JSON
+    layout.init_app(app, api)  # pages: language, layout helpers, headers, HTML error pages
+    app.register_blueprint(site_blp)  # the tenants' public sites
+    app.register_blueprint(account_pages_blp)  # change and reset passwords
     _serve_vendor(app, settings)
     return app
 
@@ -88,7 +96,8 @@ def _read_only_api_reads() -> None:
 def _serve_vendor(app: Flask, settings: NodeSettings) -> None:
     """Front-end packages installed from the npm registry at setup; never a CDN."""
     root = Path(settings.vendor_dir).resolve()
-    packages = {"swagger-ui": root / "swagger-ui-dist"}
+    packages = {"swagger-ui": root / "swagger-ui-dist", "htmx": root / "htmx.org" / "dist",
+                "echarts": root / "echarts" / "dist", "axe-core": root / "axe-core"}
 
     @app.get("/api/vendor/<package>/<path:filename>")
     def vendor(package: str, filename: str):  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from flask import Flask
 
 from node import migrate
 from node.auth.cli import client_group
+from node.bus.cli import bus_group
 from node.db import db
 from node.imports.cli import members_group
 from node.settings import NodeSettings
@@ -123,7 +124,8 @@ def tenant_group() -> None:
               help="Root org code prefix from the hub (starts with the GB/T 2260 code).")
 @click.option("--admin-username", required=True)
 @click.option("--admin-password", prompt=True, hide_input=True, confirmation_prompt=True)
-@click.option("--host", default=None, help="Host name that serves this tenant's site.")
+@click.option("--host", "hosts", multiple=True,
+              help="Host name that serves this tenant's site (repeat for several).")
 @click.option("--root-org-name", default=None)
 @fail_on_domain_error
 def tenant_create(**options: Any) -> None:
@@ -137,14 +139,30 @@ def tenant_create(**options: Any) -> None:
     click.echo(f"created tenant {tenant.slug} (id {tenant.id}, prefix {tenant.code_prefix})")
 
 
+@tenant_group.command("set-host")
+@click.argument("slug")
+@click.argument("hosts", nargs=-1)
+@fail_on_domain_error
+def tenant_set_host(slug: str, hosts: tuple[str, ...]) -> None:
+    """Set the host names that serve tenant SLUG's site (none: only /t/SLUG/ serves it)."""
+    from node.audit.recording import acting_as
+    from node.tenants.services import get_tenant_by_slug, set_tenant_hosts
+
+    make_app()
+    with acting_as("cli"), transaction(db):
+        saved = set_tenant_hosts(get_tenant_by_slug(slug), hosts)
+    click.echo(f"{slug}: {' '.join(saved) if saved else 'no host names (path /t/' + slug + '/)'}")
+
+
 @tenant_group.command("list")
 def tenant_list() -> None:
-    """List tenants."""
-    from node.tenants.services import list_tenants
+    """List tenants with their host names."""
+    from node.tenants.services import list_tenants, tenant_hosts
 
     make_app()
     for tenant in list_tenants():
-        click.echo(f"{tenant.id}\t{tenant.slug}\t{tenant.code_prefix}\t{tenant.name}")
+        hosts = ",".join(tenant_hosts(tenant)) or "-"
+        click.echo(f"{tenant.id}\t{tenant.slug}\t{tenant.code_prefix}\t{tenant.name}\t{hosts}")
 
 
 @cli.command("serve")
@@ -222,3 +240,4 @@ def demo_command(host: str, port: int, instance: Path, reset: bool, no_serve: bo
 
 cli.add_command(client_group)
 cli.add_command(members_group(make_app=make_app, on_domain_error=fail_on_domain_error))
+cli.add_command(bus_group(make_app=make_app, on_domain_error=fail_on_domain_error))

@@ -657,12 +657,12 @@ class TenantSummary:
     client_secret: str | None = None  # known when created now, or kept by the instance
 
 
-def seed(today: dt.date | None = None, *, log: Callable[[str], None] = lambda _: None
-         ) -> list[TenantSummary]:
+def seed(today: dt.date | None = None, *, log: Callable[[str], None] = lambda _: None,
+         tenants: tuple[TenantSpec, ...] = TENANTS) -> list[TenantSummary]:
     """Create each demo tenant that does not exist yet (one transaction each), then describe."""
     today = today or dt.date.today()
     summaries = []
-    for spec in TENANTS:
+    for spec in tenants:
         with all_tenants():
             exists = db.session.scalar(sa.select(Tenant.id).where(Tenant.slug == spec.slug))
         if exists is None:
@@ -682,12 +682,14 @@ def seed(today: dt.date | None = None, *, log: Callable[[str], None] = lambda _:
 def _write_tenant(spec: TenantSpec, plans: list[BranchPlan], today: dt.date) -> str:
     """Write one tenant; return the secret of its API client."""
     tenant = create_tenant(slug=spec.slug, name=spec.name, code_prefix=spec.code_prefix,
-                           admin_username="admin", admin_password=DEMO_PASSWORD)
+                           admin_username="admin", admin_password=DEMO_PASSWORD,
+                           hosts=[demo_host(spec.slug)])
     with tenant_context(tenant.id):
         admin = db.session.scalars(sa.select(Account).where(Account.username == "admin")).one()
         principal = load_principal(admin)
         root = root_org(tenant)
         update_org(principal, root, {"description": spec.description,
+                                     "public_description": spec.description,
                                      "short_name": spec.name.removeprefix("中共重庆市")
                                      .replace("委员会", "委"),
                                      "founded_on": dt.date(1950, 1, 1)})
@@ -720,6 +722,7 @@ def _write_orgs(principal: Principal, spec: TenantSpec, root: Org, today: dt.dat
         orgs[path] = create_org(principal, {
             "parent_id": parent.id, "kind": org.kind, "name": org.name,
             "short_name": org.short_name, "description": org.description,
+            "public_description": org.description,
             "is_village_or_community": org.village,
             "founded_on": today - dt.timedelta(days=rng.randint(3 * 365, 40 * 365))})
     return orgs
@@ -804,6 +807,15 @@ def _write_committee_officers(principal: Principal, spec: TenantSpec, root: Org,
                                             "term_start": start})
 
 
+def demo_host(slug: str) -> str:
+    """The demo tenant's own host name: browsers resolve any `*.localhost` to this machine."""
+    return f"{slug}.localhost"
+
+
+def demo_email(username: str, slug: str) -> str:
+    return f"{username}@{slug}.example.org"
+
+
 def _key_path(spec: TenantSpec, key: str) -> tuple[int, ...]:
     return next(path for path, org in _walk(spec.tree) if org.key == key)
 
@@ -828,12 +840,14 @@ def _write_accounts(principal: Principal, spec: TenantSpec, root: Org,
         if account_spec.username == "admin":
             admin = db.session.scalars(sa.select(Account).where(Account.username == "admin")).one()
             admin.display_name = "组织部管理员"
+            admin.email = demo_email("admin", spec.slug)
             continue
         person = linked.get(account_spec.member or "")
         account = create_account(
             principal, username=account_spec.username,
             display_name=person.name if person is not None else account_spec.display_name,
-            password=DEMO_PASSWORD, member_id=person.id if person is not None else None)
+            password=DEMO_PASSWORD, member_id=person.id if person is not None else None,
+            email=demo_email(account_spec.username, spec.slug))
         create_grant(principal, account_id=account.id, role=account_spec.role,
                      org_id=scopes[account_spec.scope].id)
 
@@ -973,6 +987,15 @@ def login_path(app: Flask, slug: str) -> str | None:
     return None
 
 
+def _with_host(base_url: str, host: str) -> str:
+    """`base_url` with another host name (same scheme and port)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
 def banner(app: Flask, summaries: list[TenantSummary], *, base_url: str, instance: Path,
            seconds: float | None, serving: bool) -> str:
     settings: NodeSettings = app.extensions["node"]
@@ -995,6 +1018,8 @@ def banner(app: Flask, summaries: list[TenantSummary], *, base_url: str, instanc
                   f"    {summary.orgs} organizations, {summary.members} members: {stages}",
                   "    statuses: " + ", ".join(f"{n} {status}"
                                                for status, n in summary.statuses.items())]
+        lines.append(f"    public site: {base_url}/t/{summary.slug}/  or  "
+                     f"{_with_host(base_url, demo_host(summary.slug))}/")
         path = login_path(app, summary.slug)
         if path:
             lines.append(f"    sign in: {base_url}{path}")

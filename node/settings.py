@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 from pathlib import Path
 
 from shared.identity import PiiCipher
@@ -40,6 +41,24 @@ class NodeSettings(EnvSettings):
     trusted_proxies: int = 0
     #: Where front-end packages installed from the npm registry live.
     vendor_dir: str = "node_modules"
+    #: The federation bus: amqp://user:password@host/vhost (RabbitMQ), or embedded:///abs/path
+    #: (one machine, no server). Empty: the embedded bus in instance/bus.sqlite3.
+    bus_url: str = ""
+    #: This node's Ed25519 signing key (made by `partynet node bus keygen`).
+    signing_key_file: str = "instance/node-signing.key"
+    #: Outgoing mail (password-reset links). No host: no email (in debug mode: to the log).
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = dataclasses.field(default="", repr=False)
+    #: Upgrade the connection with STARTTLS (port 465 always uses TLS from the start).
+    smtp_starttls: bool = True
+    #: The From address of the node's emails, e.g. `党建平台 <noreply@party.example.org>`.
+    mail_from: str = ""
+    #: How long a password-reset link works, in seconds.
+    password_reset_ttl: int = 3600
+    #: Reset requests allowed per email address and per client address within `login_window`.
+    password_reset_max_requests: int = 5
 
     def validate(self) -> list[str]:
         problems = []
@@ -56,6 +75,34 @@ class NodeSettings(EnvSettings):
             problems.append("NODE_IDENTITY_HASH_KEY: set a shared secret of at least 16 characters")
         if not 0 <= self.trusted_proxies <= 5:
             problems.append("NODE_TRUSTED_PROXIES: between 0 and 5")
+        if self.bus_url and not self.bus_url.startswith(("amqp://", "amqps://", "embedded://")):
+            problems.append("NODE_BUS_URL: amqp://..., amqps://... or embedded:///path")
         if self.access_token_ttl < 60:
             problems.append("NODE_ACCESS_TOKEN_TTL: at least 60 seconds")
+        problems += self._mail_problems()
+        return problems
+
+    def _mail_problems(self) -> list[str]:
+        problems = []
+        if not 300 <= self.password_reset_ttl <= 86400:
+            problems.append("NODE_PASSWORD_RESET_TTL: between 300 and 86400 seconds")
+        if not 1 <= self.password_reset_max_requests <= 100:
+            problems.append("NODE_PASSWORD_RESET_MAX_REQUESTS: between 1 and 100")
+        if not self.smtp_host:
+            return problems
+        if any(c.isspace() or c in "/@:" for c in self.smtp_host):
+            problems.append("NODE_SMTP_HOST: a host name or address, e.g. smtp.example.org")
+        if not 1 <= self.smtp_port <= 65535:
+            problems.append("NODE_SMTP_PORT: between 1 and 65535")
+        address = email.utils.parseaddr(self.mail_from)[1]
+        if (not address or "@" not in address or "\n" in self.mail_from
+                or "\r" in self.mail_from):
+            problems.append("NODE_MAIL_FROM: the sender address of the node's emails, "
+                            "e.g. noreply@party.example.org (required with NODE_SMTP_HOST)")
+        if bool(self.smtp_username) != bool(self.smtp_password):
+            problems.append("NODE_SMTP_USERNAME, NODE_SMTP_PASSWORD: set both or neither")
+        if (self.smtp_username and not self.smtp_starttls and self.smtp_port != 465
+                and self.smtp_host not in ("localhost", "127.0.0.1", "::1")):
+            problems.append("NODE_SMTP_STARTTLS: the SMTP password would travel in clear; "
+                            "use STARTTLS or port 465")
         return problems

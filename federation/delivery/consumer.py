@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 ACK = "partynet.bus.ack.v1"
 RESEND = "partynet.bus.resend.v1"
 PING = "partynet.bus.ping.v1"
+#: Messages that change the key store: the key ring is reloaded once they are applied.
+KEY_MESSAGES = frozenset({"partynet.keys.revoked.v1"})
 
 #: An operator's release lifts the clock window (the signature and key checks stay).
 RELEASE_SKEW = dt.timedelta(days=3650)
@@ -116,6 +118,8 @@ class Consumer:
                         self._stream(session, batch, peer)
                     for body, item in zip(bodies, opened, strict=True):
                         batch.outcomes.append(self._receive(session, batch, body, item))
+                if any(isinstance(e, Envelope) and e.type in KEY_MESSAGES for e in opened):
+                    self.party.keys.reload()  # a revocation counts from the next message on
                 return batch.outcomes
             except _HandlerFailed as failure:
                 # Rolled back: do it all again with the poison message set aside.

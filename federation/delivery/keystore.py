@@ -14,7 +14,7 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from federation.delivery.models import KnownKey, RevokedOwner
+from federation.delivery.models import AppliedDirectory, KnownKey, RevokedOwner
 from federation.keys import Directory, KeyRing, PublicKey, utcnow
 from shared.db.session import Database
 
@@ -44,11 +44,23 @@ def revoke(session: Session, owner: str, key_id: str | None, at: dt.datetime) ->
         row.revoked_at = at
 
 
-def apply_directory(session: Session, directory: Directory) -> None:
+def apply_directory(session: Session, directory: Directory) -> bool:
+    """Store a verified directory's keys and revocations, unless one at least as new was
+    applied already (a replayed old directory must not undo a rotation)."""
+    state = session.get(AppliedDirectory, 1, with_for_update=True)
+    if state is not None and directory.version <= state.version:
+        return False
+    if state is None:
+        state = AppliedDirectory(id=1, version=directory.version,
+                                 issued_at=directory.issued_at)
+        session.add(state)
+    state.version, state.issued_at, state.applied_at = (directory.version,
+                                                        directory.issued_at, utcnow())
     for key in directory.keys:
         remember_key(session, key)
     for owner, at in directory.revoked_owners.items():
         revoke(session, owner, None, at)
+    return True
 
 
 def load_ring(session: Session, trust_horizon: dt.timedelta) -> KeyRing:

@@ -149,3 +149,14 @@ class RevokedOwner(FederationModel):
 
     owner: Mapped[str] = mapped_column(_party, primary_key=True)
     revoked_at: Mapped[dt.datetime]
+
+
+class AppliedDirectory(FederationModel):
+    """The last key directory applied (one row): an older one is never applied over it."""
+
+    __tablename__ = "fed_directory"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int]
+    issued_at: Mapped[dt.datetime]
+    applied_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -23,6 +23,8 @@ class Account(TenantScoped, Audited, TimestampMixin, NodeModel):
     username: Mapped[str] = mapped_column(sa.String(60))
     display_name: Mapped[str] = mapped_column(sa.String(60))
     email: Mapped[str | None] = mapped_column(sa.String(120))
+    #: The language of the account's pages and emails (`zh_CN`, `en`); None: the default.
+    locale: Mapped[str | None] = mapped_column(sa.String(10))
     password_hash: Mapped[str | None] = mapped_column(sa.String(200))
     member_id: Mapped[int | None] = mapped_column(sa.ForeignKey("members.id"), unique=True)
     #: A service account acts for an OAuth client (client-credentials grant); no password.
@@ -45,3 +47,24 @@ class LoginFailure(NodeModel):
     key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
     failures: Mapped[int] = mapped_column(default=0)
     window_started_at: Mapped[dt.datetime]
+
+
+class PasswordReset(TenantScoped, NodeModel):
+    """A password-reset link sent by email: only a hash of its token is kept.
+
+    A link works once, until `expires_at`, and only while no newer password was set (any
+    password change marks the account's open links used).
+    """
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    #: SHA-256 of the token, hex: the token itself is only in the email.
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<PasswordReset {self.id} account={self.account_id}>"

@@ -2,13 +2,11 @@
 
 Pages answer with readable HTML, never problem+json; OAuth endpoints answer in RFC 6749 form.
 The browser session is Flask's signed cookie holding the account and tenant ids; every form
-carries a per-session CSRF token.
+carries a per-session CSRF token (`node.web.session`).
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,16 +16,15 @@ from flask import (
     Blueprint,
     Response,
     current_app,
-    g,
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from node.accounts.models import Account
-from node.accounts.services import authenticate
+from node.accounts.services import authenticate, set_account_locale
 from node.audit.recording import acting_as
 from node.auth import oauth
 from node.auth.oauth import NodeAuthorizationServer, Revocation, authorization_server
@@ -36,15 +33,25 @@ from node.db import db
 from node.settings import NodeSettings
 from node.tenants.models import Tenant
 from node.tenants.scoping import all_tenants, tenant_context
-from node.tenants.services import SLUG_RE, get_tenant_by_slug
+from node.web import i18n
+from node.web.responses import page_error
+from node.web.session import (
+    csrf_valid,
+    current_session_account,
+    end_session,
+    start_session,
+)
+from node.web.tenancy import show_tenant, signed_in_here, tenant_route, tenant_url
 from shared.db import transaction
-from shared.errors import NotFound, TooManyAttempts
+from shared.errors import TooManyAttempts
+
+__all__ = ["blp", "current_session_account"]
 
 blp = Blueprint("auth", __name__)
 
 SCOPE_DESCRIPTIONS = {
-    "read": "Read the records your roles let you see.",
-    "write": "Change records on your behalf, within your roles.",
+    "read": _l("Read the records your roles let you see."),
+    "write": _l("Change records on your behalf, within your roles."),
 }
 #: Longer sign-in input is refused unread (usernames are at most 60 characters).
 MAX_USERNAME = 60
@@ -56,61 +63,15 @@ def _settings() -> NodeSettings:
     return settings
 
 
-# --- browser session -------------------------------------------------------------------------
-
-def current_session_account() -> Account | None:
-    """The active account signed in with this browser session, or None."""
-    if "session_account" in g:
-        account: Account | None = g.session_account
-        return account
-    account_id, tenant_id = session.get("account_id"), session.get("tenant_id")
-    account = None
-    if isinstance(account_id, int) and isinstance(tenant_id, int):
-        account = oauth.load_user(tenant_id, account_id)
-    g.session_account = account
-    return account
-
-
-def _start_session(account: Account) -> None:
-    # A fresh session (and CSRF token) on sign-in: nothing set before it survives (fixation).
-    session.clear()
-    session["account_id"] = account.id
-    session["tenant_id"] = account.tenant_id
-    session["csrf"] = secrets.token_urlsafe(32)
-    g.session_account = account
-
-
-def csrf_token() -> str:
-    token = session.get("csrf")
-    if not isinstance(token, str):
-        token = session["csrf"] = secrets.token_urlsafe(32)
-    return token
-
-
-def csrf_valid() -> bool:
-    sent, expected = request.form.get("csrf_token", ""), session.get("csrf")
-    return (isinstance(expected, str) and bool(sent)
-            and hmac.compare_digest(sent.encode(), expected.encode()))
-
-
-@blp.app_context_processor
-def _template_helpers() -> dict[str, Any]:
-    return {"csrf_token": csrf_token}
+def form_expired() -> Any:
+    return page_error(400, _("The form has expired. Go back, reload the page and try again."))
 
 
 @blp.after_request
-def _page_headers(response: Response) -> Response:
-    # Pages with credentials or an Approve button must not be framed (clickjacking) or cached.
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+def _no_store(response: Response) -> Response:
+    # Token and revocation answers (JSON) too: never cached. Pages get theirs in node.web.
     response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
     return response
-
-
-def _page_error(status: int, message: str, headers: dict[str, str] | None = None) -> Any:
-    page = render_template("auth/error.html", status=status, message=message)
-    return page, status, headers or {}
 
 
 def _safe_next(value: str | None) -> str | None:
@@ -123,23 +84,10 @@ def _safe_next(value: str | None) -> str | None:
     return value
 
 
-def _tenant(slug: str) -> Tenant | None:
-    if not SLUG_RE.match(slug):  # odd bytes never reach the database
-        return None
-    try:
-        return get_tenant_by_slug(slug)
-    except NotFound:
-        return None
-
-
-@blp.route("/t/<slug>/login", methods=["GET", "POST"])
-def login(slug: str) -> Any:
-    tenant = _tenant(slug)
-    if tenant is None:
-        return _page_error(404, "There is no organization at this address.")
+@tenant_route(blp, "/login", methods=["GET", "POST"])
+def login(tenant: Tenant) -> Any:
     next_url = _safe_next(request.values.get("next"))
-    account = current_session_account()
-    signed_in = account if account is not None and account.tenant_id == tenant.id else None
+    signed_in = signed_in_here()
 
     def page(error: str | None = None, status: int = 200, **headers: str) -> Any:
         return render_template("auth/login.html", tenant=tenant, next_url=next_url, error=error,
@@ -150,39 +98,40 @@ def login(slug: str) -> Any:
     if request.method == "GET":
         return page()
     if not csrf_valid():
-        return _page_error(400, "The form has expired. Go back, reload the page and try again.")
+        return form_expired()
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     if not (username and password):
-        return page("Enter your username and password.", 400)
+        return page(_("Enter your username and password."), 400)
     if (len(username) > MAX_USERNAME or not username.isprintable()
             or len(password) > MAX_PASSWORD):
-        return page("Wrong username or password.")
+        return page(_("Wrong username or password."))
     settings = _settings()
+    chosen = i18n.explicit_language()
     try:
         with tenant_context(tenant.id), acting_as(f"login:{username}"), transaction(db):
             account = authenticate(tenant_id=tenant.id, username=username, password=password,
                                    remote_addr=request.remote_addr,
                                    max_failures=settings.login_max_failures,
                                    window=settings.login_window)
+            if account is not None and chosen:
+                set_account_locale(account, chosen)  # the language of its emails, too
     except TooManyAttempts as exc:
-        return page("Too many failed sign-in attempts. Wait a while and try again.", 429,
+        return page(_("Too many failed sign-in attempts. Wait a while and try again."), 429,
                     **exc.headers)
     if account is None:
-        return page("Wrong username or password.")
-    _start_session(account)
-    return redirect(next_url or url_for("auth.login", slug=tenant.slug), 303)
+        return page(_("Wrong username or password."))
+    start_session(account)
+    return redirect(next_url or tenant_url("auth.login"), 303)
 
 
 @blp.post("/logout")
 def logout() -> Any:
     if not csrf_valid():
-        return _page_error(400, "The form has expired. Go back, reload the page and try again.")
-    tenant_id = session.get("tenant_id")
-    session.clear()
-    g.pop("session_account", None)
-    next_url = _safe_next(request.form.get("next"))
-    if next_url is None and isinstance(tenant_id, int):
+        return form_expired()
+    tenant_id = end_session()
+    next_url = _safe_next(request.values.get("next"))
+    if next_url is None and tenant_id is not None:
         with all_tenants():
             tenant = db.session.get(Tenant, tenant_id)
         next_url = url_for("auth.login", slug=tenant.slug) if tenant is not None else None
@@ -197,8 +146,8 @@ def _authorize_error(server: NodeAuthorizationServer, error: OAuth2Error) -> Any
     if error.redirect_uri:  # a validated redirect URI: the client hears about it (§4.1.2.1)
         return server.handle_error_response(None, error)
     # Never redirect to an unverified URI: tell the person instead.
-    return _page_error(400, f"The application's request is invalid: "
-                            f"{error.description or error.error}.")
+    return page_error(400, _("The application's request is invalid: %(reason)s.",
+                             reason=error.description or error.error))
 
 
 @blp.route("/oauth/authorize", methods=["GET", "POST"])
@@ -206,13 +155,13 @@ def authorize() -> Any:
     """Ask the signed-in person to approve a client; answer with a code or an error."""
     server = authorization_server()
     if request.method == "POST" and not csrf_valid():
-        return _page_error(400, "The form has expired. Go back, reload the page and try again.")
+        return form_expired()
     try:
         grant = server.get_consent_grant(end_user=None)
     except OAuth2Error as error:
         return _authorize_error(server, error)
     except ValueError:
-        return _page_error(400, "The application's request is malformed.")
+        return page_error(400, _("The application's request is malformed."))
     client: oauth.Client = grant.client
     with all_tenants():
         tenant = db.session.get(Tenant, client.tenant_id)
@@ -220,12 +169,14 @@ def authorize() -> Any:
     account = current_session_account()
     if account is None or account.tenant_id != client.tenant_id:
         if request.method == "POST":
-            return _page_error(403, f"Sign in to {tenant.name} to approve this application.")
+            return page_error(403, _("Sign in to %(name)s to approve this application.",
+                                     name=tenant.name))
         return redirect(url_for("auth.login", slug=tenant.slug, next=request.full_path))
+    show_tenant(tenant)
     if request.method == "GET":
         return render_template("auth/consent.html", client=client, tenant=tenant,
                                account=account, action=request.full_path,
-                               scopes=[(s, SCOPE_DESCRIPTIONS.get(s, s))
+                               scopes=[(s, str(SCOPE_DESCRIPTIONS.get(s, s)))
                                        for s in (grant.request.scope or "").split()])
     approved = request.form.get("decision") == "approve"
     with acting_as(f"oauth:{account.username}"), transaction(db):

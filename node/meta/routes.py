@@ -10,6 +10,7 @@ from flask import current_app
 from flask.views import MethodView
 
 from node import migrate
+from node.bus import services as bus
 from node.db import db
 from shared.web.api import Blueprint
 
@@ -27,9 +28,19 @@ class VersionSchema(ma.Schema):
     node_id = ma.fields.String()
 
 
+class FederationHealthSchema(ma.Schema):
+    backlog = ma.fields.Integer(metadata={"description": "Messages not yet acknowledged"})
+    lag_seconds = ma.fields.Integer(metadata={"description": "Age of the oldest of them"})
+    quarantined = ma.fields.Integer()
+    parked = ma.fields.Integer()
+
+
 class HealthSchema(ma.Schema):
     status = ma.fields.String()
     checks = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+    federation = ma.fields.Nested(FederationHealthSchema, metadata={
+        "description": "Delivery to and from the hub; informational: a node serves its "
+                       "users whatever the state of the network"})
 
 
 @blp.route("/api/version")
@@ -54,15 +65,21 @@ def healthz() -> dict[str, Any]:
 def readyz() -> Any:
     """Readiness: the database answers and its schema is at the migrations' head"""
     checks: dict[str, str] = {}
+    federation = None
     try:
         connection = db.session.connection()
         current = migrate.current_revision(connection)
         head = migrate.head_revision()
         checks["database"] = "ok"
         checks["migrations"] = "ok" if current == head else f"at {current}, head is {head}"
+        if current == head:
+            federation = bus.stats().as_dict()
     except Exception as exc:  # readiness reports any failure, it never raises
         checks.setdefault("database", f"unreachable: {type(exc).__name__}")
     finally:
         db.session.rollback()
     ok = all(v == "ok" for v in checks.values()) and "migrations" in checks
-    return {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503
+    body = {"status": "ok" if ok else "unavailable", "checks": checks}
+    if federation is not None:
+        body["federation"] = federation
+    return body, 200 if ok else 503

@@ -6,10 +6,12 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import node.models  # noqa: F401  (registers every table on the metadata)
+from federation.delivery.models import FederationModel
 from node.db import NodeModel
 
 config = context.config
-target_metadata = NodeModel.metadata
+#: The node's own tables and the federation delivery tables it keeps beside them.
+target_metadata = [NodeModel.metadata, FederationModel.metadata]
 
 
 def run_with(connection) -> None:  # type: ignore[no-untyped-def]

@@ -50,6 +50,8 @@ class Org(TenantScoped, Audited, TimestampMixin, NodeModel):
     short_name: Mapped[str | None] = mapped_column(sa.String(40))
     external_code: Mapped[str | None] = mapped_column(sa.String(64))
     description: Mapped[str | None] = mapped_column(sa.Text)
+    #: Shown on the tenant's public site; `description` stays internal.
+    public_description: Mapped[str | None] = mapped_column(sa.Text)
     is_village_or_community: Mapped[bool] = mapped_column(default=False)
     founded_on: Mapped[dt.date | None]
     dissolved_on: Mapped[dt.date | None]

@@ -23,6 +23,8 @@ class OrgSchema(Schema):
     short_name = fields.String(allow_none=True)
     external_code = fields.String(allow_none=True)
     description = fields.String(allow_none=True)
+    public_description = fields.String(
+        allow_none=True, metadata={"description": "Shown on the tenant's public site"})
     is_village_or_community = fields.Boolean()
     founded_on = fields.Date(allow_none=True)
     dissolved_on = fields.Date(allow_none=True)
@@ -48,6 +50,7 @@ class OrgCreateSchema(Schema):
     short_name = fields.String(allow_none=True, validate=validate.Length(max=40))
     external_code = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
     description = fields.String(allow_none=True, validate=validate.Length(max=5000))
+    public_description = fields.String(allow_none=True, validate=validate.Length(max=5000))
     is_village_or_community = fields.Boolean(load_default=False)
     founded_on = fields.Date(allow_none=True)
 
@@ -58,6 +61,7 @@ class OrgUpdateSchema(Schema):
     short_name = fields.String(allow_none=True, validate=validate.Length(max=40))
     external_code = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
     description = fields.String(allow_none=True, validate=validate.Length(max=5000))
+    public_description = fields.String(allow_none=True, validate=validate.Length(max=5000))
     is_village_or_community = fields.Boolean()
     founded_on = fields.Date(allow_none=True)
 

@@ -38,6 +38,7 @@ class OrgCreate(TypedDict, total=False):
     short_name: str | None
     external_code: str | None
     description: str | None
+    public_description: str | None
     is_village_or_community: bool
     founded_on: dt.date | None
 

@@ -32,7 +32,6 @@ class Tenant(NodeModel):
     slug: Mapped[str] = mapped_column(sa.String(40), unique=True)
     name: Mapped[str] = mapped_column(sa.String(120))
     code_prefix: Mapped[str] = mapped_column(code_type(12), unique=True)
-    host: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     next_member_seq: Mapped[int] = mapped_column(default=0)
     rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -46,3 +45,19 @@ class Tenant(NodeModel):
 
     def __repr__(self) -> str:
         return f"<Tenant {self.id} {self.slug}>"
+
+
+class TenantHost(NodeModel):
+    """A host name that serves a tenant's site (a tenant may have several, e.g. with and
+    without `www.`). Node-wide like `Tenant`: the host is looked up before the tenant is known.
+    """
+
+    __tablename__ = "tenant_hosts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(sa.ForeignKey("tenants.id"), index=True)
+    #: Lowercase, no port, no trailing dot (see `node.tenants.services.normalize_host`).
+    host: Mapped[str] = mapped_column(sa.String(255), unique=True)
+
+    def __repr__(self) -> str:
+        return f"<TenantHost {self.host} -> {self.tenant_id}>"

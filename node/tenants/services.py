@@ -12,17 +12,32 @@ from node.accounts.services import hash_password
 from node.db import db
 from node.grants.models import Grant, Role
 from node.orgs.models import Org, OrgKind
-from node.tenants.models import Tenant
+from node.tenants.models import Tenant, TenantHost
 from node.tenants.scoping import all_tenants, current_tenant_id, tenant_context
 from shared.codes import CodeError, overlapping, validate_root_prefix
 from shared.errors import Conflict, InvalidInput, NotFound
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+HOST_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
+
+
+def normalize_host(value: str) -> str:
+    """A host name as stored and looked up: lowercase ASCII (IDNA), no port, no final dot."""
+    host = value.strip().lower().rstrip(".")
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        host = ""
+    if not HOST_RE.match(host) or host.replace(".", "").isdigit():
+        raise InvalidInput(f"{value!r} is not a host name.",
+                           errors={"host": ["Use a host name such as party.example.org."]})
+    return host
 
 
 def create_tenant(*, slug: str, name: str, code_prefix: str, admin_username: str,
                   admin_password: str, root_org_name: str | None = None,
-                  host: str | None = None) -> Tenant:
+                  hosts: Sequence[str] = ()) -> Tenant:
     session = db.session()
     errors: dict[str, list[str]] = {}
     if not SLUG_RE.match(slug):
@@ -36,17 +51,17 @@ def create_tenant(*, slug: str, name: str, code_prefix: str, admin_username: str
     if errors:
         raise InvalidInput("The tenant cannot be created.", errors=errors)
     with all_tenants():
-        existing = session.execute(sa.select(Tenant.slug, Tenant.code_prefix, Tenant.host)).all()
+        existing = session.execute(sa.select(Tenant.slug, Tenant.code_prefix)).all()
     if any(row.slug == slug for row in existing):
         raise Conflict(f"A tenant with slug {slug!r} exists.")
-    if host and any(row.host == host for row in existing):
-        raise Conflict(f"Host {host!r} already belongs to a tenant.")
     clash = overlapping(code_prefix, [row.code_prefix for row in existing])
     if clash:
         raise Conflict(f"Code prefix {code_prefix} overlaps tenant prefix {clash}.")
-    tenant = Tenant(slug=slug, name=name, code_prefix=code_prefix, host=host, rules={})
+    tenant = Tenant(slug=slug, name=name, code_prefix=code_prefix, rules={})
     session.add(tenant)
     session.flush()
+    if hosts:
+        set_tenant_hosts(tenant, hosts)
     with tenant_context(tenant.id):
         root = Org(code=code_prefix, kind=OrgKind.committee, name=root_org_name or name, depth=0)
         session.add(root)
@@ -58,6 +73,45 @@ def create_tenant(*, slug: str, name: str, code_prefix: str, admin_username: str
                           org_code=root.code))
         session.flush()
     return tenant
+
+
+def set_tenant_hosts(tenant: Tenant, hosts: Sequence[str]) -> list[str]:
+    """Replace the tenant's host names; a host serves one tenant only. Returns them, sorted."""
+    wanted = sorted({normalize_host(host) for host in hosts})
+    session = db.session()
+    with all_tenants():
+        taken = session.execute(sa.select(TenantHost.host, Tenant.slug)
+                                .join(Tenant, Tenant.id == TenantHost.tenant_id)
+                                .where(TenantHost.host.in_(wanted),
+                                       TenantHost.tenant_id != tenant.id)).first()
+        if taken is not None:
+            raise Conflict(f"Host {taken.host!r} already belongs to tenant {taken.slug!r}.",
+                           errors={"host": ["Taken by another tenant."]})
+        current = session.scalars(sa.select(TenantHost)
+                                  .where(TenantHost.tenant_id == tenant.id)).all()
+        for row in current:
+            if row.host not in wanted:
+                session.delete(row)
+        known = {row.host for row in current}
+        session.add_all(TenantHost(tenant_id=tenant.id, host=host)
+                        for host in wanted if host not in known)
+        session.flush()
+    return wanted
+
+
+def tenant_hosts(tenant: Tenant) -> list[str]:
+    with all_tenants():
+        return list(db.session.scalars(sa.select(TenantHost.host)
+                                       .where(TenantHost.tenant_id == tenant.id)
+                                       .order_by(TenantHost.host)))
+
+
+def get_tenant_by_host(host: str) -> Tenant | None:
+    """The tenant served at this host name (already normalized), or None."""
+    with all_tenants():
+        return db.session.scalar(sa.select(Tenant).join(TenantHost,
+                                                        TenantHost.tenant_id == Tenant.id)
+                                 .where(TenantHost.host == host))
 
 
 def list_tenants() -> Sequence[Tenant]:

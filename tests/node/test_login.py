@@ -15,6 +15,12 @@ from node.tenants.scoping import tenant_context
 _CSRF = re.compile(r'<input type="hidden" name="csrf_token" value="([^"]+)">')
 
 
+@pytest.fixture(autouse=True)
+def english(client: Any) -> None:
+    """These tests read the English messages (pages are in Chinese by default)."""
+    client.set_cookie("lang", "en")
+
+
 def _login_page(client: Any, slug: str, **query: str) -> tuple[Any, str]:
     page = client.get(f"/t/{slug}/login", query_string=query)
     assert page.status_code == 200

@@ -627,6 +627,7 @@ def test_a_session_of_one_tenant_cannot_authorize_a_client_of_another(node):
     assert "Location" not in forged.headers
 
     # And alpha's password does not open beta, even for a user of the same name.
+    browser.cookies.set("lang", "en")  # the message below in English (Chinese by default)
     login = _sign_in(node, browser, node.url("/t/beta/login"), "alice", ALICE_PASSWORD)
     assert login.status_code == 200
     assert "Wrong username or password" in login.text

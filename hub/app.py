@@ -1,0 +1,60 @@
+"""The hub application factory: a flat, ordered list of steps."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from hub.bus.routes import blp as metrics_blp
+from hub.db import db
+from hub.keys.routes import blp as keys_blp
+from hub.meta.routes import VERSION
+from hub.meta.routes import blp as meta_blp
+from hub.nodes.routes import blp as nodes_blp
+from hub.settings import HubSettings
+from shared.web.api import Api
+
+BLUEPRINTS = (meta_blp, nodes_blp, keys_blp)
+
+
+def create_app(settings: HubSettings | None = None) -> Flask:
+    settings = settings or HubSettings.from_env()
+    app = Flask(__name__, instance_relative_config=False)
+    if settings.trusted_proxies:
+        # Behind nginx: client addresses (for throttling) and https come from headers.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    app.extensions["hub"] = settings
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not settings.debug,
+        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+        API_TITLE="partynet hub API",
+        API_VERSION=VERSION,
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Enrollment and the key directory of the partynet hub. "
+                                    "Errors are RFC 9457 problem+json."},
+        },
+    )
+    if (db.engine is None
+            or db.engine.url.render_as_string(hide_password=False) != settings.database_url):
+        db.configure(settings.database_url)
+    app.teardown_appcontext(lambda _exc: db.session.remove())
+    app.before_request(_read_only_api_reads)
+    app.teardown_request(lambda _exc: db.end_read_only())
+    api = Api(app)
+    for blp in BLUEPRINTS:
+        api.register_blueprint(blp)
+    app.register_blueprint(metrics_blp)  # Prometheus text, not JSON
+    return app
+
+
+def _read_only_api_reads() -> None:
+    """An API read is a read-only unit of work: no transaction round trips, no SQLite lock."""
+    if request.method in ("GET", "HEAD", "OPTIONS") and request.path.startswith("/api/"):
+        db.read_only()

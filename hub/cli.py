@@ -1,0 +1,153 @@
+"""`partynet hub ...`: operator commands. Each is thin: parse, one transaction, a service."""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+
+from hub import migrate
+from hub.bus.cli import bus_group
+from hub.db import db
+from hub.nodes.cli import node_group, token_group
+from hub.settings import HubSettings
+from shared.errors import DomainError
+from shared.settings import SettingsError
+
+
+def load_env_file(path: Path) -> None:
+    """KEY=VALUE lines, without overriding what the environment already says."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            os.environ.setdefault(key.strip(), value.strip())
+
+
+def make_app() -> Flask:
+    from hub.app import create_app
+
+    try:
+        return create_app(HubSettings.from_env())
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def fail_on_domain_error(fn: Any) -> Any:
+    """Show a domain error as a one-line CLI error instead of a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as exc:
+            details = "".join(f"\n  {k}: {'; '.join(map(str, v))}"
+                              for k, v in (exc.errors or {}).items())
+            raise click.ClickException(f"{exc}{details}") from None
+
+    return wrapper
+
+
+@click.group()
+@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="HUB_ENV_FILE", help="Read HUB_* settings from this file first.")
+def cli(env_file: Path | None) -> None:
+    """Run and operate the partynet hub."""
+    if env_file is not None and env_file.exists():
+        load_env_file(env_file)
+
+
+@cli.command("keygen")
+def keygen() -> None:
+    """Print fresh random secrets as HUB_* lines for an environment file."""
+    click.echo(f"HUB_SECRET_KEY={secrets.token_urlsafe(32)}")
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Database schema (Alembic, the hub's own migration tree)."""
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    make_app()
+    assert db.engine is not None
+    migrate.upgrade(db.engine, revision)
+    click.echo(f"database at {revision}")
+
+
+@db_group.command("check")
+def db_check() -> None:
+    """Fail if the models and the migrations disagree (alembic check)."""
+    from alembic import command
+
+    make_app()
+    assert db.engine is not None
+    with db.engine.connect() as connection:
+        command.check(migrate.alembic_config(connection=connection))
+    click.echo("models and migrations agree")
+
+
+@db_group.command("revision")
+@click.option("-m", "--message", required=True, help="Imperative slug, e.g. 'add node notes'.")
+def db_revision(message: str) -> None:
+    """Autogenerate a migration from the models (developers)."""
+    from alembic import command
+
+    make_app()
+    assert db.engine is not None
+    with db.engine.connect() as connection:
+        config = migrate.alembic_config(connection=connection)
+        command.revision(config, message=message, autogenerate=True)
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5100, type=int)
+@click.option("--workers", default=2, type=int, help="gunicorn worker processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the hub with gunicorn (production-style)."""
+    run_gunicorn(make_app(), host=host, port=port, workers=workers)
+
+
+def dispose_after_fork(_server: Any, _worker: Any) -> None:
+    """gunicorn `post_fork`: drop the pool inherited from the master (a socket or a SQLite
+    handle shared across processes corrupts both sides)."""
+    if db.engine is not None:
+        db.engine.dispose(close=False)
+
+
+def run_gunicorn(app: Flask, *, host: str, port: int, workers: int) -> None:
+    """Serve `app` with gunicorn in this process until SIGINT/SIGTERM."""
+    from gunicorn.app.base import BaseApplication
+
+    db.session.remove()
+
+    class _Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", 4)
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("post_fork", dispose_after_fork)
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25.1
+                self.cfg.set("control_socket_disable", True)  # one per $HOME would clash
+
+        def load(self) -> Flask:
+            return app
+
+    _Server().run()
+
+
+_bus = bus_group(make_app=make_app, on_domain_error=fail_on_domain_error)
+cli.add_command(_bus)
+#: `partynet hub consume`: the issue's name for the hub's consumer (= `partynet hub bus consume`).
+cli.add_command(_bus.commands["consume"], "consume")
+cli.add_command(token_group(make_app=make_app, on_domain_error=fail_on_domain_error))
+cli.add_command(node_group(make_app=make_app, on_domain_error=fail_on_domain_error))

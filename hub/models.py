@@ -1,0 +1,6 @@
+"""Every hub model, imported once so the metadata (Alembic, tests) is complete."""
+
+from hub.keys.models import DirectoryState
+from hub.nodes.models import EnrollmentFailure, EnrollmentToken, Node, NodeTenant
+
+__all__ = ["DirectoryState", "EnrollmentFailure", "EnrollmentToken", "Node", "NodeTenant"]

@@ -1,0 +1,177 @@
+"""Account pages: change one's password, and the forgotten-password link by email.
+
+Views translate HTTP only: the rules (password length, tokens, throttling) are the services'
+(`node.accounts.services`), the same ones the API uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from node.accounts import services
+from node.audit.recording import acting_as
+from node.auth.principal import set_principal
+from node.db import db
+from node.settings import NodeSettings
+from node.tenants.models import Tenant
+from node.web import i18n, mail
+from node.web.responses import page_error
+from node.web.session import csrf_valid, start_session
+from node.web.tenancy import absolute_tenant_url, signed_in_here, tenant_route, tenant_url
+from shared.db import transaction
+from shared.errors import InvalidInput, TooManyAttempts
+
+blp = Blueprint("account_pages", __name__)
+
+MAX_PASSWORD = 1024
+MAX_EMAIL = 120
+
+
+def _settings() -> NodeSettings:
+    settings: NodeSettings = current_app.extensions["node"]
+    return settings
+
+
+def _form_expired() -> Any:
+    return page_error(400, _("The form has expired. Go back, reload the page and try again."))
+
+
+def _too_short() -> str:
+    return _("Use at least %(n)s characters.", n=services.MIN_PASSWORD_LENGTH)
+
+
+def _new_password_problem(new: str, again: str) -> str | None:
+    """Form checks before the service's: both fields the same, within reason."""
+    if not new:
+        return _("Enter a new password.")
+    if len(new) > MAX_PASSWORD:
+        return _("The password is too long.")
+    if new != again:
+        return _("The two new passwords are not the same.")
+    return None
+
+
+# --- change password (signed in) -------------------------------------------------------------
+
+@tenant_route(blp, "/account/password", methods=["GET", "POST"])
+def change_password(tenant: Tenant) -> Any:
+    account = signed_in_here()
+    if account is None:
+        return redirect(tenant_url("auth.login", next=request.path), 303)
+
+    def page(errors: dict[str, str] | None = None, status: int = 200) -> Any:
+        return render_template("accounts/change_password.html", tenant=tenant,
+                               errors=errors or {}, min_length=services.MIN_PASSWORD_LENGTH
+                               ), status
+
+    if request.method == "GET":
+        return page()
+    if not csrf_valid():
+        return _form_expired()
+    current = request.form.get("current_password", "")
+    new, again = request.form.get("new_password", ""), request.form.get("new_password_again", "")
+    problem = _new_password_problem(new, again)
+    if not current or len(current) > MAX_PASSWORD:
+        return page({"current_password": _("Enter your current password.")}, 400)
+    if problem:
+        return page({"new_password": problem}, 400)
+    set_principal(services.load_principal(account))  # the audit log names the account
+    try:
+        with transaction(db):
+            services.change_password(account, current=current, new=new)
+    except InvalidInput as exc:
+        errors = exc.errors or {}
+        if "current_password" in errors:
+            return page({"current_password": _("The current password is wrong.")}, 400)
+        return page({"new_password": _too_short()}, 400)
+    start_session(account)  # this browser stays signed in; other sessions end
+    flash(_("Your password has been changed."), "success")
+    return redirect(tenant_url("auth.login"), 303)
+
+
+# --- forgotten password ----------------------------------------------------------------------
+
+@tenant_route(blp, "/password/forgot", methods=["GET", "POST"])
+def forgot_password(tenant: Tenant) -> Any:
+    settings = _settings()
+    available = mail.mail_available(settings)
+
+    def page(error: str | None = None, status: int = 200, **headers: str) -> Any:
+        return render_template("accounts/forgot_password.html", tenant=tenant, error=error,
+                               available=available,
+                               email=request.form.get("email", "")[:MAX_EMAIL]), status, headers
+
+    if request.method == "GET" or not available:
+        return page()
+    if not csrf_valid():
+        return _form_expired()
+    address = request.form.get("email", "").strip()
+    if (not 3 <= len(address) <= MAX_EMAIL or "@" not in address
+            or not address.isprintable() or " " in address):
+        return page(_("Enter the email address of your account."), 400)
+    try:
+        with acting_as("password-reset"), transaction(db):
+            issued = services.request_password_reset(
+                tenant_id=tenant.id, email=address, remote_addr=request.remote_addr,
+                max_requests=settings.password_reset_max_requests,
+                window=settings.login_window, ttl=settings.password_reset_ttl)
+    except TooManyAttempts as exc:
+        return page(_("Too many requests. Wait a while and try again."), 429, **exc.headers)
+    for reset in issued:
+        _send_reset_link(settings, tenant, reset)
+    # The same answer whether or not an account has this address.
+    return render_template("accounts/reset_sent.html", tenant=tenant,
+                           minutes=settings.password_reset_ttl // 60)
+
+
+def _send_reset_link(settings: NodeSettings, tenant: Tenant, reset: services.IssuedReset
+                     ) -> None:
+    account = reset.account
+    language = account.locale if account.locale in i18n.LANGUAGES else \
+        i18n.current_language()
+    link = absolute_tenant_url(tenant, "account_pages.reset_password", token=reset.token)
+    with force_locale(language):
+        subject = _("Reset your password: %(site)s", site=tenant.name)
+        body = render_template("mail/password_reset.txt", tenant=tenant, account=account,
+                               link=link, minutes=settings.password_reset_ttl // 60)
+    assert account.email is not None
+    message = mail.compose(settings, to=account.email, subject=subject, body=body,
+                           language=language)
+    mail.send_later(settings, message)
+
+
+@tenant_route(blp, "/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(tenant: Tenant, token: str) -> Any:
+    def invalid() -> Any:
+        return render_template("accounts/reset_invalid.html", tenant=tenant), 400
+
+    def page(error: str | None = None, status: int = 200) -> Any:
+        return render_template("accounts/reset_password.html", tenant=tenant, error=error,
+                               account=account, min_length=services.MIN_PASSWORD_LENGTH
+                               ), status
+
+    try:
+        account = services.check_reset_token(token)
+    except InvalidInput:
+        return invalid()
+    if request.method == "GET":
+        return page()
+    if not csrf_valid():
+        return _form_expired()
+    new, again = request.form.get("new_password", ""), request.form.get("new_password_again", "")
+    problem = _new_password_problem(new, again)
+    if problem:
+        return page(problem, 400)
+    try:
+        with acting_as(f"password-reset:{account.username}"), transaction(db):
+            services.reset_password(token=token, new=new)
+    except InvalidInput as exc:
+        if "token" in (exc.errors or {}):
+            return invalid()
+        return page(_too_short(), 400)
+    flash(_("Your password has been changed. Sign in with the new one."), "success")
+    return redirect(tenant_url("auth.login"), 303)

@@ -1,0 +1,96 @@
+"""The node as a party on the federation bus: its key, its bus, its handlers, its health.
+
+A node takes messages from the hub only (node-to-node traffic, such as transfers, is routed by
+the hub), and its business code sends with `federation.delivery.send` inside its own
+transaction. Handlers for content, directives and transfers are added by those features.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from federation.delivery import Party, send
+from federation.delivery.keystore import revoke
+from federation.delivery.stats import DeliveryStats, delivery_stats
+from federation.envelope import Envelope, Rejected, parse_time
+from federation.keys import HUB, SigningKey, utcnow
+from node.db import db
+from node.settings import NodeSettings
+from node.tenants.services import list_tenants
+from shared.errors import Conflict, InvalidInput
+
+KEY_REVOKED = "partynet.keys.revoked.v1"
+HEARTBEAT = "partynet.node.heartbeat.v1"
+
+
+def _on_key_revoked(session: Session, envelope: Envelope) -> None:
+    data = envelope.data
+    revoke(session, data["owner"], data["key_id"], parse_time(data["at"]))
+
+
+HANDLERS = {KEY_REVOKED: _on_key_revoked}
+
+
+def _only_the_hub(_session: Session, envelope: Envelope) -> None:
+    if envelope.source != HUB:
+        raise Rejected("unauthorized_source", f"a node takes messages from the hub only, "
+                       f"not from {envelope.source}", envelope_id=envelope.id,
+                       source=envelope.source)
+
+
+def bus_url(settings: NodeSettings) -> str:
+    """The configured bus, or the embedded one in the instance folder (absolute path)."""
+    if settings.bus_url:
+        return settings.bus_url
+    return f"embedded://{Path('instance/bus.sqlite3').resolve()}"
+
+
+def load_signing_key(settings: NodeSettings) -> SigningKey:
+    path = Path(settings.signing_key_file)
+    try:
+        text = path.read_text(encoding="ascii").strip().splitlines()[0]
+    except (FileNotFoundError, IndexError):
+        raise InvalidInput(f"No signing key at {path}: run `partynet node bus keygen`.") from None
+    return SigningKey.from_text(text)
+
+
+def create_signing_key(settings: NodeSettings) -> SigningKey:
+    """A new Ed25519 key in NODE_SIGNING_KEY_FILE, readable by the owner only."""
+    path = Path(settings.signing_key_file)
+    if path.exists():
+        raise Conflict(f"{path} exists; rotating a key goes through the hub (re-enrollment).")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = SigningKey.generate()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(key.to_text() + "\n")
+    return key
+
+
+def node_party(settings: NodeSettings) -> Party:
+    return Party(id=settings.node_id, db=db, signing_key=load_signing_key(settings),
+                 handlers=HANDLERS, authorize=_only_the_hub)
+
+
+def stats(now: dt.datetime | None = None) -> DeliveryStats:
+    return delivery_stats(db.session(), now or utcnow())
+
+
+def software_version() -> str:
+    try:
+        return version("partynet")
+    except PackageNotFoundError:  # running from a checkout without installing
+        return "0.0.0"
+
+
+def send_heartbeat(now: dt.datetime | None = None) -> str:
+    """Queue a health report to the hub (in the caller's transaction); returns its id."""
+    health = stats(now)
+    data = {"version": software_version(), "backlog": health.backlog,
+            "lag_seconds": health.lag_seconds, "tenants": [t.slug for t in list_tenants()]}
+    return send(db.session(), HEARTBEAT, destination=HUB, data=data)

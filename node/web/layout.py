@@ -1,0 +1,73 @@
+"""The page layout's helpers and the app-wide page hooks (language, headers, error pages)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request, url_for
+from flask_babel import format_date, format_datetime, format_number
+
+from node.web import i18n, labels
+from node.web.responses import finish_page, http_error_page
+from node.web.session import csrf_token
+from node.web.tenancy import signed_in_here, tenant_url
+from shared.web.api import Api
+
+
+@functools.cache
+def _static_version(folder: str, filename: str) -> str:
+    try:
+        with open(f"{folder}/{filename}", "rb") as file:
+            return hashlib.sha256(file.read()).hexdigest()[:10]
+    except OSError:
+        return "0"
+
+
+def static_url(filename: str) -> str:
+    """A static file's URL with a content version, so it can be cached for long."""
+    folder = current_app.static_folder or ""
+    return url_for("static", filename=filename, v=_static_version(folder, filename))
+
+
+def vendor_url(package: str, filename: str) -> str:
+    return url_for("vendor", package=package, filename=filename)
+
+
+#: Functions every template may call (globals, so imported macros see them too).
+TEMPLATE_GLOBALS: dict[str, Any] = {
+    "csrf_token": csrf_token,
+    "tenant_url": tenant_url,
+    "static_url": static_url,
+    "vendor_url": vendor_url,
+    "language_links": i18n.language_links,
+    "html_lang": i18n.html_lang,
+    "current_language": i18n.current_language,
+    "signed_in_here": signed_in_here,
+    "format_date": format_date,
+    "format_datetime": format_datetime,
+    "format_number": format_number,
+    "org_kind": labels.org_kind,
+    "officer_position": labels.officer_position,
+}
+
+
+def _page_context() -> dict[str, Any]:
+    return {"page_tenant": g.get("tenant")}
+
+
+def _finish(response: Response) -> Response:
+    # Pages only: not the API (problem+json, Swagger UI) nor JSON/OAuth answers or files.
+    if request.path.startswith("/api") or response.mimetype != "text/html":
+        return response
+    return finish_page(response)
+
+
+def init_app(app: Flask, api: Api) -> None:
+    i18n.init_app(app)
+    app.jinja_env.globals.update(TEMPLATE_GLOBALS)
+    app.context_processor(_page_context)
+    app.after_request(_finish)
+    api.html_error = http_error_page
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600
