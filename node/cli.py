@@ -240,4 +240,8 @@ def demo_command(host: str, port: int, instance: Path, reset: bool, no_serve: bo
 
 cli.add_command(client_group)
 cli.add_command(members_group(make_app=make_app, on_domain_error=fail_on_domain_error))
-cli.add_command(bus_group(make_app=make_app, on_domain_error=fail_on_domain_error))
+_bus = bus_group(make_app=make_app, on_domain_error=fail_on_domain_error)
+cli.add_command(_bus)
+#: `partynet node relay` and `partynet node consume`: short names of the bus workers.
+cli.add_command(_bus.commands["relay"], "relay")
+cli.add_command(_bus.commands["consume"], "consume")

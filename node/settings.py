@@ -46,6 +46,8 @@ class NodeSettings(EnvSettings):
     bus_url: str = ""
     #: This node's Ed25519 signing key (made by `partynet node bus keygen`).
     signing_key_file: str = "instance/node-signing.key"
+    #: Seconds between heartbeats to the hub (sent by the relay worker).
+    heartbeat_interval: int = 60
     #: Outgoing mail (password-reset links). No host: no email (in debug mode: to the log).
     smtp_host: str = ""
     smtp_port: int = 587
@@ -77,6 +79,8 @@ class NodeSettings(EnvSettings):
             problems.append("NODE_TRUSTED_PROXIES: between 0 and 5")
         if self.bus_url and not self.bus_url.startswith(("amqp://", "amqps://", "embedded://")):
             problems.append("NODE_BUS_URL: amqp://..., amqps://... or embedded:///path")
+        if not 5 <= self.heartbeat_interval <= 3600:
+            problems.append("NODE_HEARTBEAT_INTERVAL: between 5 and 3600 seconds")
         if self.access_token_ttl < 60:
             problems.append("NODE_ACCESS_TOKEN_TTL: at least 60 seconds")
         problems += self._mail_problems()

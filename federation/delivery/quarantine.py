@@ -9,6 +9,7 @@ applied twice) or discard it; both are recorded with who did it.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -18,6 +19,8 @@ from federation.delivery.models import QuarantinedMessage
 from federation.keys import utcnow
 from shared.errors import Conflict, NotFound
 
+logger = logging.getLogger(__name__)
+
 #: Reasons a verified message is refused by the receiving application, beside the envelope's.
 APPLICATION_REASONS = ("handler_failed", "no_handler")
 HELD, RELEASED, DISCARDED = "held", "released", "discarded"
@@ -26,6 +29,8 @@ HELD, RELEASED, DISCARDED = "held", "released", "discarded"
 def hold(session: Session, body: bytes, reason: str, detail: str, *, source: str | None,
          message_id: str | None, type: str | None, now: dt.datetime | None = None) -> None:
     now = now or utcnow()
+    logger.warning("quarantined", extra={"message_id": message_id, "source": source,
+                                         "type": type, "reason": reason})
     existing = None
     if source is not None and message_id is not None:
         existing = session.scalars(sa.select(QuarantinedMessage).where(

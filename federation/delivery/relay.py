@@ -91,6 +91,11 @@ class Relay:
         result = self._publish(plan.items, now)
         with transaction(self.party.db) as session:
             self._record(session, plan, result, now)
+        if result.sent:
+            logger.info("published", extra={
+                "count": len(result.sent), "destinations": sorted({i.destination
+                                                                   for i in result.sent}),
+                "message_ids": [i.message_id for i in result.sent[:20]]})
         if result.failed and not result.sent:
             raise PublishError(result.failed[0][1])
         return len(result.sent)

@@ -48,6 +48,8 @@ def bus_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any], A
         if kind in ("relay", "worker"):
             workers.append(threading.Thread(target=Relay(party, bus).run, args=(stop,),
                                             name="relay"))
+            workers.append(threading.Thread(target=_heartbeats, args=(config, stop),
+                                            name="heartbeat"))
         if kind in ("consume", "worker"):
             workers.append(threading.Thread(target=Consumer(party).run, args=(bus,),
                                             kwargs={"stop": stop}, name="consume"))
@@ -60,6 +62,16 @@ def bus_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any], A
             if not all(w.is_alive() for w in workers):
                 stop.set()  # one died: stop the other, let the supervisor restart us
         bus.close()
+
+    def _heartbeats(config: Any, stop: threading.Event) -> None:
+        """A heartbeat to the hub now and every NODE_HEARTBEAT_INTERVAL seconds."""
+        while not stop.is_set():
+            try:
+                with transaction(db):
+                    services.send_heartbeat()
+            except Exception:  # a database hiccup must not stop the relay; try next time
+                logging.getLogger("partynet").exception("heartbeat not queued")
+            stop.wait(config.heartbeat_interval)
 
     @group.command("relay")
     @on_domain_error

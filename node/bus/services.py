@@ -93,4 +93,5 @@ def send_heartbeat(now: dt.datetime | None = None) -> str:
     health = stats(now)
     data = {"version": software_version(), "backlog": health.backlog,
             "lag_seconds": health.lag_seconds, "tenants": [t.slug for t in list_tenants()]}
-    return send(db.session(), HEARTBEAT, destination=HUB, data=data)
+    # Unsequenced: a heartbeat is worth sending once, never worth retransmitting later.
+    return send(db.session(), HEARTBEAT, destination=HUB, data=data, sequenced=False)
