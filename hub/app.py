@@ -12,9 +12,10 @@ from hub.meta.routes import VERSION
 from hub.meta.routes import blp as meta_blp
 from hub.nodes.routes import blp as nodes_blp
 from hub.settings import HubSettings
+from hub.stats.routes import blp as stats_blp
 from shared.web.api import Api
 
-BLUEPRINTS = (meta_blp, nodes_blp, keys_blp)
+BLUEPRINTS = (meta_blp, nodes_blp, keys_blp, stats_blp)
 
 
 def create_app(settings: HubSettings | None = None) -> Flask:
@@ -37,7 +38,8 @@ def create_app(settings: HubSettings | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         API_SPEC_OPTIONS={
-            "info": {"description": "Enrollment and the key directory of the partynet hub. "
+            "info": {"description": "Enrollment, the key directory and the national statistics "
+                                    "of the partynet hub. "
                                     "Errors are RFC 9457 problem+json."},
         },
     )

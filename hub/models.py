@@ -2,5 +2,7 @@
 
 from hub.keys.models import DirectoryState
 from hub.nodes.models import EnrollmentFailure, EnrollmentToken, Node, NodeTenant
+from hub.stats.models import OrgStat, StatChunk, StatSnapshot
 
-__all__ = ["DirectoryState", "EnrollmentFailure", "EnrollmentToken", "Node", "NodeTenant"]
+__all__ = ["DirectoryState", "EnrollmentFailure", "EnrollmentToken", "Node", "NodeTenant",
+           "OrgStat", "StatChunk", "StatSnapshot"]

@@ -48,6 +48,10 @@ class NodeSettings(EnvSettings):
     signing_key_file: str = "instance/node-signing.key"
     #: Seconds between heartbeats to the hub (sent by the relay worker).
     heartbeat_interval: int = 60
+    #: Seconds between statistics snapshots to the hub, queued by the relay worker at 01:00
+    #: local time and then every interval (daily by default); 0: none from the worker (a cron
+    #: job or timer runs `partynet node stats publish` instead).
+    stats_interval: int = 86400
     #: Outgoing mail (password-reset links). No host: no email (in debug mode: to the log).
     smtp_host: str = ""
     smtp_port: int = 587
@@ -81,6 +85,8 @@ class NodeSettings(EnvSettings):
             problems.append("NODE_BUS_URL: amqp://..., amqps://... or embedded:///path")
         if not 5 <= self.heartbeat_interval <= 3600:
             problems.append("NODE_HEARTBEAT_INTERVAL: between 5 and 3600 seconds")
+        if self.stats_interval != 0 and not 60 <= self.stats_interval <= 7 * 86400:
+            problems.append("NODE_STATS_INTERVAL: 0 (off), or between 60 seconds and 7 days")
         if self.access_token_ttl < 60:
             problems.append("NODE_ACCESS_TOKEN_TTL: at least 60 seconds")
         problems += self._mail_problems()

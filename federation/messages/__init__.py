@@ -1,10 +1,11 @@
 """The message contract shared by the hub and the nodes: type name -> strict marshmallow schema.
 
-Importing this package registers the built-in types (`federation.messages.bus`). Other packages
+Importing this package registers the built-in types (`federation.messages.bus`,
+`federation.messages.stats`). Other packages
 register their own types with `@register("partynet.<area>.<name>.v1")` on a `MessageSchema`.
 """
 
-from federation.messages import bus
+from federation.messages import bus, stats
 from federation.messages.fields import MessageSchema
 from federation.messages.registry import (
     MESSAGE_TYPES,
@@ -21,5 +22,6 @@ __all__ = [
     "bus",
     "register",
     "schema_for",
+    "stats",
     "validate_data",
 ]

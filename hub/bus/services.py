@@ -20,8 +20,10 @@ from hub.db import db
 from hub.keys.services import load_signing_key
 from hub.nodes import services as nodes
 from hub.settings import HubSettings
+from hub.stats import services as stats_services
 
 HEARTBEAT = "partynet.node.heartbeat.v1"
+SNAPSHOT = "partynet.stats.snapshot.v1"
 
 #: The hub is the directory's author: the node keys it registered need no reconfirmation, so
 #: its trust horizon is as long as they live (their own `valid_until` still applies).
@@ -34,7 +36,11 @@ def _on_heartbeat(_session: Session, envelope: Envelope) -> None:
                            backlog=data["backlog"], lag_seconds=data["lag_seconds"])
 
 
-HANDLERS = {HEARTBEAT: _on_heartbeat}
+def _on_stats_snapshot(_session: Session, envelope: Envelope) -> None:
+    stats_services.apply_snapshot_chunk(envelope)
+
+
+HANDLERS = {HEARTBEAT: _on_heartbeat, SNAPSHOT: _on_stats_snapshot}
 
 
 def authorize(_session: Session, envelope: Envelope) -> None:

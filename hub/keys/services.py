@@ -9,11 +9,10 @@ transaction: the version only grows, and a node refuses a directory older than o
 from __future__ import annotations
 
 import datetime as dt
-import os
-from pathlib import Path
 
 import sqlalchemy as sa
 
+from federation import keyfile
 from federation.delivery.keystore import remember_key
 from federation.delivery.models import KnownKey, RevokedOwner
 from federation.keys import HUB, PublicKey, SigningKey, build_directory, utcnow
@@ -28,25 +27,20 @@ STATE_ID = 1
 
 
 def load_signing_key(settings: HubSettings) -> SigningKey:
-    path = Path(settings.signing_key_file)
     try:
-        text = path.read_text(encoding="ascii").strip().splitlines()[0]
-    except (FileNotFoundError, IndexError):
-        raise HubKeyMissing(f"No signing key at {path}: run `partynet hub bus keygen`.") from None
-    return SigningKey.from_text(text)
+        return keyfile.read_signing_key(settings.signing_key_file)
+    except keyfile.KeyFileMissing:
+        raise HubKeyMissing(f"No signing key at {settings.signing_key_file}: run "
+                    f"`partynet hub bus keygen`.") from None
 
 
 def create_signing_key(settings: HubSettings) -> SigningKey:
     """A new Ed25519 key in HUB_SIGNING_KEY_FILE, readable by the owner only."""
-    path = Path(settings.signing_key_file)
-    if path.exists():
-        raise Conflict(f"{path} exists; the hub keeps its key (rotation is a later step).")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = SigningKey.generate()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(key.to_text() + "\n")
-    return key
+    try:
+        return keyfile.create_signing_key(settings.signing_key_file)
+    except FileExistsError:
+        raise Conflict(f"{settings.signing_key_file} exists; the hub keeps its key "
+                       f"(rotation is a later step).") from None
 
 
 def publish_hub_key(key: SigningKey, *, days: int, now: dt.datetime | None = None) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import threading
@@ -15,6 +16,8 @@ from federation.delivery.quarantine import held
 from federation.transport import open_bus
 from node.bus import enrollment, services
 from node.db import db
+from node.stats.cli import publish_all
+from node.stats.services import next_snapshot_at
 from shared.db.session import transaction
 from shared.logs import configure_json_logging
 
@@ -50,6 +53,9 @@ def bus_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any], A
                                             name="relay"))
             workers.append(threading.Thread(target=_heartbeats, args=(config, stop),
                                             name="heartbeat"))
+            if config.stats_interval:
+                workers.append(threading.Thread(target=_snapshots, args=(config, stop),
+                                                name="stats"))
         if kind in ("consume", "worker"):
             workers.append(threading.Thread(target=Consumer(party).run, args=(bus,),
                                             kwargs={"stop": stop}, name="consume"))
@@ -72,6 +78,19 @@ def bus_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any], A
             except Exception:  # a database hiccup must not stop the relay; try next time
                 logging.getLogger("partynet").exception("heartbeat not queued")
             stop.wait(config.heartbeat_interval)
+
+    def _snapshots(config: Any, stop: threading.Event) -> None:
+        """Statistics snapshots of every tenant at fixed local times: 01:00, then every
+        NODE_STATS_INTERVAL seconds (daily by default). Wall-clock times, not "at start": a
+        restart neither publishes again nor delays the next snapshot."""
+        while not stop.is_set():
+            due = next_snapshot_at(dt.datetime.now().astimezone(), config.stats_interval)
+            if stop.wait(max((due - dt.datetime.now().astimezone()).total_seconds(), 0)):
+                return
+            try:
+                publish_all(None, due.date())
+            except Exception:  # like heartbeats: never stop the relay over it; try next time
+                logging.getLogger("partynet").exception("statistics snapshot not queued")
 
     @group.command("relay")
     @on_domain_error

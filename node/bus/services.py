@@ -8,12 +8,12 @@ transaction. Handlers for content, directives and transfers are added by those f
 from __future__ import annotations
 
 import datetime as dt
-import os
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from federation import keyfile
 from federation.delivery import Party, send
 from federation.delivery.keystore import revoke
 from federation.delivery.stats import DeliveryStats, delivery_stats
@@ -51,25 +51,20 @@ def bus_url(settings: NodeSettings) -> str:
 
 
 def load_signing_key(settings: NodeSettings) -> SigningKey:
-    path = Path(settings.signing_key_file)
     try:
-        text = path.read_text(encoding="ascii").strip().splitlines()[0]
-    except (FileNotFoundError, IndexError):
-        raise InvalidInput(f"No signing key at {path}: run `partynet node bus keygen`.") from None
-    return SigningKey.from_text(text)
+        return keyfile.read_signing_key(settings.signing_key_file)
+    except keyfile.KeyFileMissing:
+        raise InvalidInput(f"No signing key at {settings.signing_key_file}: run "
+                    f"`partynet node bus keygen`.") from None
 
 
 def create_signing_key(settings: NodeSettings) -> SigningKey:
     """A new Ed25519 key in NODE_SIGNING_KEY_FILE, readable by the owner only."""
-    path = Path(settings.signing_key_file)
-    if path.exists():
-        raise Conflict(f"{path} exists; rotating a key goes through the hub (re-enrollment).")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = SigningKey.generate()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(key.to_text() + "\n")
-    return key
+    try:
+        return keyfile.create_signing_key(settings.signing_key_file)
+    except FileExistsError:
+        raise Conflict(f"{settings.signing_key_file} exists; rotating a key goes "
+                       f"through the hub (re-enrollment).") from None
 
 
 def node_party(settings: NodeSettings) -> Party:

@@ -1,0 +1,1 @@
+"""National statistics: snapshots received from the nodes, rolled up by code prefix."""

@@ -1,0 +1,1 @@
+"""Statistics snapshots sent to the hub: per-organization counts, never people."""
