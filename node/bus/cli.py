@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
-import signal
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from federation.delivery import Consumer, Relay
-from federation.delivery.quarantine import held
-from federation.transport import open_bus
+from federation.delivery.cli import add_bus_commands
 from node.bus import enrollment, services
 from node.db import db
 from node.stats.cli import publish_all
 from node.stats.services import next_snapshot_at
 from shared.db.session import transaction
-from shared.logs import configure_json_logging
 
 
 def bus_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any], Any]
@@ -38,36 +35,12 @@ def bus_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any], A
         key = services.create_signing_key(settings())
         click.echo(f"created {key.key_id}")
 
-    def _run(kind: str) -> None:
-        configure_json_logging()
-        config = settings()
-        party = services.node_party(config)
-        bus = open_bus(services.bus_url(config))
-        bus.declare([party.id])
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        workers = []
-        if kind in ("relay", "worker"):
-            workers.append(threading.Thread(target=Relay(party, bus).run, args=(stop,),
-                                            name="relay"))
-            workers.append(threading.Thread(target=_heartbeats, args=(config, stop),
-                                            name="heartbeat"))
-            if config.stats_interval:
-                workers.append(threading.Thread(target=_snapshots, args=(config, stop),
-                                                name="stats"))
-        if kind in ("consume", "worker"):
-            workers.append(threading.Thread(target=Consumer(party).run, args=(bus,),
-                                            kwargs={"stop": stop}, name="consume"))
-        logging.getLogger("partynet").info("started", extra={"worker": kind, "party": party.id})
-        for worker in workers:
-            worker.start()
-        while any(w.is_alive() for w in workers):
-            for worker in workers:
-                worker.join(timeout=0.5)
-            if not all(w.is_alive() for w in workers):
-                stop.set()  # one died: stop the other, let the supervisor restart us
-        bus.close()
+    def _relay_jobs(config: Any) -> list[Callable[[threading.Event], None]]:
+        """What the relay process does beside relaying: heartbeats, statistics snapshots."""
+        jobs = [functools.partial(_heartbeats, config)]
+        if config.stats_interval:
+            jobs.append(functools.partial(_snapshots, config))
+        return jobs
 
     def _heartbeats(config: Any, stop: threading.Event) -> None:
         """A heartbeat to the hub now and every NODE_HEARTBEAT_INTERVAL seconds."""
@@ -91,24 +64,6 @@ def bus_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any], A
                 publish_all(None, due.date())
             except Exception:  # like heartbeats: never stop the relay over it; try next time
                 logging.getLogger("partynet").exception("statistics snapshot not queued")
-
-    @group.command("relay")
-    @on_domain_error
-    def relay() -> None:
-        """Publish the outbox, retransmit what is unacknowledged, send acks (until stopped)."""
-        _run("relay")
-
-    @group.command("consume")
-    @on_domain_error
-    def consume() -> None:
-        """Receive, verify and apply messages from the hub (until stopped)."""
-        _run("consume")
-
-    @group.command("worker")
-    @on_domain_error
-    def worker() -> None:
-        """Relay and consumer in one process."""
-        _run("worker")
 
     @group.command("enroll")
     @click.option("--hub", "hub_url", required=True, envvar="NODE_HUB_URL",
@@ -162,56 +117,8 @@ def bus_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any], A
             message_id = services.send_heartbeat()
         click.echo(f"heartbeat {message_id} queued")
 
-    @group.command("status")
-    def status() -> None:
-        """Backlog, lag, quarantine and the streams with each peer."""
-        make_app()
-        stats = services.stats()
-        click.echo(f"backlog {stats.backlog}, lag {stats.lag_seconds} s, parked {stats.parked}, "
-                   f"quarantined {sum(stats.quarantined.values())}")
-        for peer in stats.peers:
-            click.echo(f"  {peer.peer}: sent {peer.sent}, acked {peer.acked}, "
-                       f"applied {peer.applied}")
-
-    @group.group("quarantine")
-    def quarantine() -> None:
-        """Messages that were not applied: inspect, release or discard."""
-
-    @quarantine.command("list")
-    @click.option("--status", default="held", type=click.Choice(["held", "released",
-                                                                   "discarded", "all"]))
-    @click.option("--reason", default=None)
-    @click.option("--limit", default=50, type=click.IntRange(1, 1000))
-    def quarantine_list(status: str, reason: str | None, limit: int) -> None:
-        make_app()
-        with transaction(db) as session:
-            rows = held(session, status=None if status == "all" else status, reason=reason,
-                        limit=limit)
-            for row in rows:
-                click.echo(f"{row.id}\t{row.status}\t{row.reason}\t{row.source or '-'}\t"
-                           f"{row.type or '-'}\t×{row.times_seen}\t{row.detail[:80]}")
-            if not rows:
-                click.echo("nothing quarantined")
-
-    @quarantine.command("release")
-    @click.argument("entry_id", type=click.IntRange(1))
-    @click.option("--by", required=True, help="Who decides (recorded).")
-    @click.option("--note", default="")
-    @on_domain_error
-    def quarantine_release(entry_id: int, by: str, note: str) -> None:
-        """Check ENTRY_ID again (without the clock window) and receive it."""
-        config = settings()
-        outcome = Consumer(services.node_party(config)).release(entry_id, by=by, note=note)
-        click.echo(f"released {entry_id}: {outcome.value}")
-
-    @quarantine.command("discard")
-    @click.argument("entry_id", type=click.IntRange(1))
-    @click.option("--by", required=True, help="Who decides (recorded).")
-    @click.option("--note", default="")
-    @on_domain_error
-    def quarantine_discard(entry_id: int, by: str, note: str) -> None:
-        config = settings()
-        Consumer(services.node_party(config)).discard(entry_id, by=by, note=note)
-        click.echo(f"discarded {entry_id}")
-
+    add_bus_commands(group, load_app=make_app, party=lambda: services.node_party(settings()),
+                     bus_url=lambda: services.bus_url(settings()), db=db, peers="the hub",
+                     on_domain_error=on_domain_error,
+                     relay_jobs=lambda: _relay_jobs(settings()))
     return group
