@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -16,17 +14,9 @@ from hub.bus.cli import bus_group
 from hub.db import db
 from hub.nodes.cli import node_group, token_group
 from hub.settings import HubSettings
-from shared.errors import DomainError
 from shared.settings import SettingsError
-
-
-def load_env_file(path: Path) -> None:
-    """KEY=VALUE lines, without overriding what the environment already says."""
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            os.environ.setdefault(key.strip(), value.strip())
+from shared.web.commands import fail_on_domain_error, load_env_file
+from shared.web.commands import run_gunicorn as serve_app
 
 
 def make_app() -> Flask:
@@ -36,20 +26,6 @@ def make_app() -> Flask:
         return create_app(HubSettings.from_env())
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def fail_on_domain_error(fn: Any) -> Any:
-    """Show a domain error as a one-line CLI error instead of a traceback."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except DomainError as exc:
-            details = "".join(f"\n  {k}: {'; '.join(map(str, v))}"
-                              for k, v in (exc.errors or {}).items())
-            raise click.ClickException(f"{exc}{details}") from None
-
-    return wrapper
 
 
 @click.group()
@@ -123,26 +99,12 @@ def dispose_after_fork(_server: Any, _worker: Any) -> None:
         db.engine.dispose(close=False)
 
 
-def run_gunicorn(app: Flask, *, host: str, port: int, workers: int) -> None:
+def run_gunicorn(app: Flask, *, host: str, port: int, workers: int,
+                 on_ready: Any = None) -> None:
     """Serve `app` with gunicorn in this process until SIGINT/SIGTERM."""
-    from gunicorn.app.base import BaseApplication
-
     db.session.remove()
-
-    class _Server(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", 4)
-            self.cfg.set("accesslog", "-")
-            self.cfg.set("post_fork", dispose_after_fork)
-            if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25.1
-                self.cfg.set("control_socket_disable", True)  # one per $HOME would clash
-
-        def load(self) -> Flask:
-            return app
-
-    _Server().run()
+    serve_app(app, host=host, port=port, workers=workers, post_fork=dispose_after_fork,
+              on_ready=on_ready)
 
 
 _bus = bus_group(make_app=make_app, on_domain_error=fail_on_domain_error)
