@@ -8,7 +8,6 @@ transaction. Handlers for content, directives and transfers are added by those f
 from __future__ import annotations
 
 import datetime as dt
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -23,6 +22,7 @@ from node.db import db
 from node.settings import NodeSettings
 from node.tenants.services import list_tenants
 from shared.errors import Conflict, InvalidInput
+from shared.version import VERSION
 
 KEY_REVOKED = "partynet.keys.revoked.v1"
 HEARTBEAT = "partynet.node.heartbeat.v1"
@@ -76,17 +76,10 @@ def stats(now: dt.datetime | None = None) -> DeliveryStats:
     return delivery_stats(db.session(), now or utcnow())
 
 
-def software_version() -> str:
-    try:
-        return version("partynet")
-    except PackageNotFoundError:  # running from a checkout without installing
-        return "0.0.0"
-
-
 def send_heartbeat(now: dt.datetime | None = None) -> str:
     """Queue a health report to the hub (in the caller's transaction); returns its id."""
     health = stats(now)
-    data = {"version": software_version(), "backlog": health.backlog,
+    data = {"version": VERSION, "backlog": health.backlog,
             "lag_seconds": health.lag_seconds, "tenants": [t.slug for t in list_tenants()]}
     # Unsequenced: a heartbeat is worth sending once, never worth retransmitting later.
     return send(db.session(), HEARTBEAT, destination=HUB, data=data, sequenced=False)

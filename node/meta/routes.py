@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import marshmallow as ma
@@ -13,14 +12,9 @@ from node import migrate
 from node.bus import services as bus
 from node.db import db
 from shared.web.api import Blueprint
+from shared.web.health import VERSION, readiness
 
 blp = Blueprint("meta", __name__, description="Health and version.")
-
-try:
-    VERSION = version("partynet")
-except PackageNotFoundError:  # running from a checkout without installing
-    VERSION = "0.0.0"
-
 
 class VersionSchema(ma.Schema):
     name = ma.fields.String()
@@ -64,22 +58,4 @@ def healthz() -> dict[str, Any]:
 @blp.alt_response(503, schema=HealthSchema)
 def readyz() -> Any:
     """Readiness: the database answers and its schema is at the migrations' head"""
-    checks: dict[str, str] = {}
-    federation = None
-    try:
-        connection = db.session.connection()
-        current = migrate.current_revision(connection)
-        head = migrate.head_revision()
-        checks["database"] = "ok"
-        checks["migrations"] = "ok" if current == head else f"at {current}, head is {head}"
-        if current == head:
-            federation = bus.stats().as_dict()
-    except Exception as exc:  # readiness reports any failure, it never raises
-        checks.setdefault("database", f"unreachable: {type(exc).__name__}")
-    finally:
-        db.session.rollback()
-    ok = all(v == "ok" for v in checks.values()) and "migrations" in checks
-    body = {"status": "ok" if ok else "unavailable", "checks": checks}
-    if federation is not None:
-        body["federation"] = federation
-    return body, 200 if ok else 503
+    return readiness(db, migrate.TREE, lambda: bus.stats().as_dict())
