@@ -68,6 +68,10 @@ class Outcome(enum.StrEnum):
     control = "control"
 
 
+class _Careful(Exception):
+    """The fast pass of a batch failed somewhere: redo it message by message."""
+
+
 class _HandlerFailed(Exception):
     def __init__(self, envelope: Envelope, reason: str, detail: str) -> None:
         super().__init__(detail)
@@ -86,12 +90,29 @@ def envelope_record(envelope: Envelope) -> bytes:
 
 @dataclasses.dataclass
 class _Batch:
-    """What one transaction has seen so far."""
+    """What one transaction has seen so far.
+
+    The stream rows are locked for the whole transaction, so what the batch does to a stream
+    is kept here and written once, by `_finish`, instead of one UPDATE per message (every
+    handler's flush would otherwise write the stream row and the inbox row again): the
+    applied position, the last time each peer was heard, the inbox rows of sequenced
+    messages (one executemany: a single round trip) and the sequences parked per peer (read
+    once per peer, not looked up per message).
+    """
 
     now: dt.datetime
     skip: dict[str, _HandlerFailed]
+    #: Flush after each handler, so that a failure is pinned on its message. The fast pass
+    #: (careful=False) leaves the handlers' writes to one flush at the end (SQLAlchemy writes
+    #: many new ORM objects with one statement, instead of a round trip each); any failure in
+    #: it sends the whole batch round again, carefully.
+    careful: bool = True
     streams: dict[str, Stream] = dataclasses.field(default_factory=dict)
     outcomes: list[Outcome] = dataclasses.field(default_factory=list)
+    applied: dict[str, int] = dataclasses.field(default_factory=dict)
+    heard: set[str] = dataclasses.field(default_factory=set)
+    inbox: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    parked: dict[str, set[int]] = dataclasses.field(default_factory=dict)
 
 
 class Consumer:
@@ -109,8 +130,9 @@ class Consumer:
         now = self.clock()
         opened = [self.open(body, now) for body in bodies]
         skip: dict[str, _HandlerFailed] = {}
+        careful = len(bodies) == 1
         while True:
-            batch = _Batch(now=now, skip=skip)
+            batch = _Batch(now=now, skip=skip, careful=careful)
             try:
                 with transaction(self.party.db) as session:
                     # Lock the streams in one order (the relay's too): no deadlocks.
@@ -118,12 +140,20 @@ class Consumer:
                         self._stream(session, batch, peer)
                     for body, item in zip(bodies, opened, strict=True):
                         batch.outcomes.append(self._receive(session, batch, body, item))
+                    self._finish(session, batch)
+                    session.flush()  # inside the try: a deferred write's failure is caught
                 if any(isinstance(e, Envelope) and e.type in KEY_MESSAGES for e in opened):
                     self.party.keys.reload()  # a revocation counts from the next message on
                 return batch.outcomes
             except _HandlerFailed as failure:
                 # Rolled back: do it all again with the poison message set aside.
                 skip[failure.envelope.id] = failure
+            except TRANSIENT:
+                raise
+            except Exception:
+                if careful:
+                    raise
+                careful = True  # rolled back: find out which message it was, if any
 
     def run(self, bus: Bus, *, stop: threading.Event | None = None,
             idle_timeout: float | None = None, batch_size: int = 200) -> None:
@@ -183,6 +213,7 @@ class Consumer:
                     if isinstance(item, Rejected):
                         raise Conflict(f"Still refused: {item.reason} ({item.detail}).")
                     outcome = self._receive(session, batch, entry.body, item)
+                self._finish(session, batch)
                 resolve(entry, RELEASED, by=by, note=note, now=now)
                 return outcome
         except _HandlerFailed as failure:
@@ -209,7 +240,7 @@ class Consumer:
                      message_id=envelope.id, type=envelope.type, now=batch.now)
                 return Outcome.quarantined
         stream = self._stream(session, batch, envelope.source)
-        stream.last_received_at = batch.now
+        batch.heard.add(stream.peer)
         if stream.blocked_until is not None:  # it speaks, so it is reachable again
             self._unblock(session, stream, batch.now)
         if envelope.sequence is None:
@@ -235,28 +266,31 @@ class Consumer:
                    envelope: Envelope) -> Outcome:
         sequence = envelope.sequence
         assert sequence is not None
-        if sequence <= stream.in_applied_up_to:
+        position = self._position(batch, stream)
+        if sequence <= position:
             stream.in_ack_due = True  # the sender missed our ack: say it again
             return Outcome.duplicate
-        if sequence > stream.in_applied_up_to + 1:
-            self._park(session, stream, envelope, batch.now)
+        if sequence > position + 1:
+            self._park(session, batch, stream, envelope)
             return Outcome.parked
         self._apply_in_turn(session, batch, stream, envelope)
-        while (parked := session.get(ParkedMessage, (stream.peer,
-                                                     stream.in_applied_up_to + 1))) is not None:
-            self._apply_in_turn(session, batch, stream, _unpark(parked, self.party.id))
-            session.delete(parked)
+        parked = batch.parked[stream.peer]
+        while (following := self._position(batch, stream) + 1) in parked:
+            row = session.get(ParkedMessage, (stream.peer, following))
+            assert row is not None, "parked rows change only under the stream's lock"
+            self._apply_in_turn(session, batch, stream, _unpark(row, self.party.id))
+            session.delete(row)
+            parked.discard(following)
         return Outcome.applied
 
     def _apply_in_turn(self, session: Session, batch: _Batch, stream: Stream,
                        envelope: Envelope) -> None:
-        session.add(InboxMessage(source=envelope.source, message_id=envelope.id,
-                                 type=envelope.type, sequence=envelope.sequence,
-                                 received_at=batch.now))
+        batch.inbox.append({"source": envelope.source, "message_id": envelope.id,
+                            "type": envelope.type, "sequence": envelope.sequence,
+                            "received_at": batch.now})
         self._apply(session, batch, envelope)
         assert envelope.sequence is not None
-        stream.in_applied_up_to = envelope.sequence
-        stream.in_ack_due = True
+        batch.applied[stream.peer] = envelope.sequence
 
     def _apply(self, session: Session, batch: _Batch, envelope: Envelope) -> None:
         failure = batch.skip.get(envelope.id)
@@ -273,10 +307,13 @@ class Consumer:
                                  f"{self.party.id} has no handler for {envelope.type}")
         try:
             handler(session, envelope)
-            session.flush()
+            if batch.careful:
+                session.flush()
         except TRANSIENT:
             raise
         except Exception as exc:
+            if not batch.careful:
+                raise _Careful from exc
             logger.warning("handler failed", extra={"message_id": envelope.id,
                                                     "type": envelope.type, "error": repr(exc)})
             raise _HandlerFailed(envelope, "handler_failed", f"{type(exc).__name__}: {exc}"[:1000]
@@ -289,20 +326,42 @@ class Consumer:
         if stream is None:
             stream = lock_stream(session, peer)
             batch.streams[peer] = stream
+            batch.parked[peer] = set(session.scalars(
+                sa.select(ParkedMessage.sequence).where(ParkedMessage.source == peer)))
         return stream
 
-    def _park(self, session: Session, stream: Stream, envelope: Envelope,
-              now: dt.datetime) -> None:
+    @staticmethod
+    def _position(batch: _Batch, stream: Stream) -> int:
+        """Applied up to here, this batch included."""
+        return batch.applied.get(stream.peer, stream.in_applied_up_to)
+
+    @staticmethod
+    def _finish(session: Session, batch: _Batch) -> None:
+        """Write what the batch did to its streams and the inbox, once, before the commit."""
+        for peer in batch.heard:
+            batch.streams[peer].last_received_at = batch.now
+        for peer, position in batch.applied.items():
+            stream = batch.streams[peer]
+            stream.in_applied_up_to, stream.in_ack_due = position, True
+        if batch.inbox:
+            session.execute(sa.insert(InboxMessage.__table__), batch.inbox)
+            batch.inbox = []
+
+    def _park(self, session: Session, batch: _Batch, stream: Stream,
+              envelope: Envelope) -> None:
         assert envelope.sequence is not None
-        if session.get(ParkedMessage, (stream.peer, envelope.sequence)) is None:
+        now = batch.now
+        parked = batch.parked[stream.peer]
+        if envelope.sequence not in parked:
             session.add(ParkedMessage(
                 source=stream.peer, sequence=envelope.sequence, message_id=envelope.id,
                 type=envelope.type, tenant=envelope.tenant, time=envelope.time,
                 key_id=envelope.key_id, data=envelope.data, received_at=now))
+            parked.add(envelope.sequence)
         asked = stream.in_resend_asked_at
         if asked is None or now - asked >= self.party.timing.resend_interval:
             send(session, RESEND, destination=stream.peer, sequenced=False,
-                 data={"from_sequence": stream.in_applied_up_to + 1})
+                 data={"from_sequence": self._position(batch, stream) + 1})
             stream.in_resend_asked_at = now
 
     def _on_ack(self, session: Session, stream: Stream, up_to: int) -> None:

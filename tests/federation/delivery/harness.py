@@ -52,6 +52,9 @@ class Clock:
 def apply_ping(session: Session, envelope: Envelope) -> None:
     if envelope.data.get("note") == "poison":
         raise ValueError("this message cannot be applied")
+    if envelope.data.get("note") == "fails-at-flush":  # NOT NULL: only the database says no
+        session.add(Effect(source=envelope.source, message_id=envelope.id, n=None))
+        return
     session.add(Effect(source=envelope.source, message_id=envelope.id,
                        n=envelope.data.get("n", 0)))
 

@@ -194,6 +194,19 @@ def test_poison_is_quarantined_and_the_stream_goes_on(network):
     assert len(_quarantine(hub)) == 1
 
 
+def test_a_handler_failing_only_at_flush_is_pinned_on_its_message(network):
+    """The fast pass flushes a batch's effects together; a failure there is found again
+    message by message, so only the culprit is quarantined."""
+    node, hub = network("n1", "hub")
+    bodies = [_sealed(node, hub.id, 1, 1), _sealed(node, hub.id, 2, 2, note="fails-at-flush"),
+              _sealed(node, hub.id, 3, 3)]
+    assert hub.consumer.handle_batch(bodies) == [Outcome.applied] * 3
+    assert hub.effects() == [1, 3]
+    [entry] = _quarantine(hub)
+    assert entry.reason == "handler_failed" and "IntegrityError" in entry.detail
+    assert _stream(hub, node.id).in_applied_up_to == 3
+
+
 def test_released_poison_runs_again_and_can_be_discarded(network):
     node, hub = network("n1", "hub")
     hub.consumer.handle(_sealed(node, hub.id, 1, 1, note="poison"))
