@@ -7,6 +7,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from hub.bus.routes import blp as metrics_blp
 from hub.db import db
+from hub.feed.routes import blp as feed_blp
 from hub.keys.routes import blp as keys_blp
 from hub.meta.routes import VERSION
 from hub.meta.routes import blp as meta_blp
@@ -15,7 +16,7 @@ from hub.settings import HubSettings
 from hub.stats.routes import blp as stats_blp
 from shared.web.api import Api
 
-BLUEPRINTS = (meta_blp, nodes_blp, keys_blp, stats_blp)
+BLUEPRINTS = (meta_blp, nodes_blp, keys_blp, stats_blp, feed_blp)
 
 
 def create_app(settings: HubSettings | None = None) -> Flask:

@@ -12,6 +12,7 @@ from flask import Flask
 from hub import migrate
 from hub.bus.cli import bus_group
 from hub.db import db
+from hub.feed.cli import feed_group
 from hub.nodes.cli import node_group, token_group
 from hub.settings import HubSettings
 from shared.settings import SettingsError
@@ -113,3 +114,4 @@ cli.add_command(_bus)
 cli.add_command(_bus.commands["consume"], "consume")
 cli.add_command(token_group(make_app=make_app, on_domain_error=fail_on_domain_error))
 cli.add_command(node_group(make_app=make_app, on_domain_error=fail_on_domain_error))
+cli.add_command(feed_group(make_app=make_app, on_domain_error=fail_on_domain_error))

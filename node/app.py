@@ -11,27 +11,37 @@ from node.accounts.pages import blp as account_pages_blp
 from node.accounts.routes import blp as accounts_blp
 from node.accounts.routes import me_blp as me_account_blp
 from node.audit import recording
+from node.audit.pages import blp as audit_pages_blp
 from node.audit.routes import blp as audit_blp
 from node.auth import bearer, oauth
 from node.auth.routes import blp as auth_blp
 from node.bus.routes import blp as metrics_blp
+from node.content.routes import blp as articles_blp
 from node.db import db
+from node.grants.pages import blp as grant_pages_blp
 from node.grants.routes import blp as grants_blp
+from node.imports.pages import blp as import_pages_blp
 from node.imports.routes import blp as imports_blp
 from node.members.identity import configure_identity
+from node.members.pages import blp as member_pages_blp
 from node.members.routes import blp as members_blp
 from node.members.routes import me_blp as me_member_blp
 from node.meta.routes import VERSION
 from node.meta.routes import blp as meta_blp
+from node.orgs.pages import blp as org_pages_blp
 from node.orgs.routes import blp as orgs_blp
 from node.settings import NodeSettings
 from node.site.pages import blp as site_blp
 from node.tenants import scoping
+from node.tenants.pages import blp as tenant_pages_blp
 from node.web import layout
 from shared.web.api import Api
 
+#: Signed-in working pages: the member's own, the console, the tenant administrator's.
+PAGE_BLUEPRINTS = (member_pages_blp, org_pages_blp, import_pages_blp, grant_pages_blp,
+                   audit_pages_blp, tenant_pages_blp)
 BLUEPRINTS = (meta_blp, orgs_blp, members_blp, me_member_blp, accounts_blp, me_account_blp,
-              grants_blp, audit_blp, imports_blp)
+              grants_blp, audit_blp, imports_blp, articles_blp)
 
 
 def create_app(settings: NodeSettings | None = None) -> Flask:
@@ -83,6 +93,8 @@ def create_app(settings: NodeSettings | None = None) -> Flask:
     layout.init_app(app, api)  # pages: language, layout helpers, headers, HTML error pages
     app.register_blueprint(site_blp)  # the tenants' public sites
     app.register_blueprint(account_pages_blp)  # change and reset passwords
+    for blp in PAGE_BLUEPRINTS:
+        app.register_blueprint(blp)
     _serve_vendor(app, settings)
     return app
 

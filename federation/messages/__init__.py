@@ -1,11 +1,12 @@
 """The message contract shared by the hub and the nodes: type name -> strict marshmallow schema.
 
 Importing this package registers the built-in types (`federation.messages.bus`,
-`federation.messages.stats`). Other packages
+`federation.messages.stats`,
+`federation.messages.content`). Other packages
 register their own types with `@register("partynet.<area>.<name>.v1")` on a `MessageSchema`.
 """
 
-from federation.messages import bus, stats
+from federation.messages import bus, content, stats
 from federation.messages.fields import MessageSchema
 from federation.messages.registry import (
     MESSAGE_TYPES,
@@ -20,6 +21,7 @@ __all__ = [
     "TYPE_PATTERN",
     "MessageSchema",
     "bus",
+    "content",
     "register",
     "schema_for",
     "stats",

@@ -16,7 +16,9 @@ from federation.delivery import Party, Timing
 from federation.delivery.stats import DeliveryStats, delivery_stats
 from federation.envelope import Envelope, Rejected
 from federation.keys import HUB, utcnow
+from federation.messages.content import COUNTERS, PUBLISHED, WITHDRAWN
 from hub.db import db
+from hub.feed import services as feed_services
 from hub.keys.services import load_signing_key
 from hub.nodes import services as nodes
 from hub.settings import HubSettings
@@ -40,7 +42,21 @@ def _on_stats_snapshot(_session: Session, envelope: Envelope) -> None:
     stats_services.apply_snapshot_chunk(envelope)
 
 
-HANDLERS = {HEARTBEAT: _on_heartbeat, SNAPSHOT: _on_stats_snapshot}
+def _on_content_published(_session: Session, envelope: Envelope) -> None:
+    feed_services.apply_published(envelope)
+
+
+def _on_content_withdrawn(_session: Session, envelope: Envelope) -> None:
+    feed_services.apply_withdrawn(envelope)
+
+
+def _on_content_counters(_session: Session, envelope: Envelope) -> None:
+    feed_services.apply_counters(envelope)
+
+
+HANDLERS = {HEARTBEAT: _on_heartbeat, SNAPSHOT: _on_stats_snapshot,
+            PUBLISHED: _on_content_published, WITHDRAWN: _on_content_withdrawn,
+            COUNTERS: _on_content_counters}
 
 
 def authorize(_session: Session, envelope: Envelope) -> None:

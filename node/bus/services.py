@@ -18,6 +18,8 @@ from federation.delivery.keystore import revoke
 from federation.delivery.stats import DeliveryStats, delivery_stats
 from federation.envelope import Envelope, Rejected, parse_time
 from federation.keys import HUB, SigningKey, utcnow
+from federation.messages.content import TAKEDOWN
+from node.content import services as content
 from node.db import db
 from node.settings import NodeSettings
 from node.tenants.services import list_tenants
@@ -33,7 +35,11 @@ def _on_key_revoked(session: Session, envelope: Envelope) -> None:
     revoke(session, data["owner"], data["key_id"], parse_time(data["at"]))
 
 
-HANDLERS = {KEY_REVOKED: _on_key_revoked}
+def _on_content_takedown(_session: Session, envelope: Envelope) -> None:
+    content.apply_takedown(envelope.tenant, envelope.data)
+
+
+HANDLERS = {KEY_REVOKED: _on_key_revoked, TAKEDOWN: _on_content_takedown}
 
 
 def _only_the_hub(_session: Session, envelope: Envelope) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -76,3 +78,48 @@ def revoke_grant(principal: Principal, grant_id: int) -> None:
             raise Conflict("The last tenant administrator cannot be removed.")
     db.session.delete(grant)
     db.session.flush()
+
+
+@dataclasses.dataclass(frozen=True)
+class GrantView:
+    """A grant as a page lists it: who holds which role where."""
+
+    id: int
+    role: Role
+    account_id: int
+    username: str
+    display_name: str
+    org_id: int
+    org_name: str
+    org_code: str
+    granted_by: str | None
+    created_at: dt.datetime
+
+
+def grant_views(principal: Principal, *, account_id: int | None = None,
+                roles: Sequence[Role] | None = None, after_id: int | None = None,
+                limit: int = 50) -> list[GrantView]:
+    """The grants `list_grants` shows, with the names of their accounts and organizations."""
+    visible = _visible(principal).with_only_columns(Grant.id)
+    if account_id is not None:
+        visible = visible.where(Grant.account_id == account_id)
+    if roles:
+        visible = visible.where(Grant.role.in_(list(roles)))
+    if after_id is not None:
+        visible = visible.where(Grant.id > after_id)
+    granter = sa.orm.aliased(Account)
+    rows = db.session.execute(
+        sa.select(Grant, Account.username, Account.display_name, Org.name, granter.username)
+        .join(Account, Account.id == Grant.account_id).join(Org, Org.id == Grant.org_id)
+        .outerjoin(granter, granter.id == Grant.granted_by_account_id)
+        .where(Grant.id.in_(visible.order_by(Grant.id).limit(limit).scalar_subquery()))
+        .order_by(Grant.id)).all()
+    return [GrantView(grant.id, Role(grant.role), grant.account_id, username, display_name,
+                      grant.org_id, org_name, grant.org_code, granted_by, grant.created_at)
+            for grant, username, display_name, org_name, granted_by in rows]
+
+
+def grantable_roles(principal: Principal) -> list[Role]:
+    """Roles the principal may grant somewhere (the delegation rule picks the place)."""
+    return [role for role in Role
+            if any(principal.may_grant(role, code) for _, code in principal.grants)]

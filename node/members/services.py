@@ -335,3 +335,21 @@ def activity_card(member: Member) -> ActivityCard:
     org = db.session.get(Org, member.org_id)
     assert org is not None
     return ActivityCard(member, org, stages, statuses, orgs, activities)
+
+
+def count_by_stage(principal: Principal) -> dict[Stage, int]:
+    """Members in the principal's reach by pipeline stage (every stage, zero included)."""
+    rows = db.session.execute(
+        member_query(principal, MemberFilter(), Member.stage, sa.func.count())
+        .group_by(Member.stage)).all()
+    counts = {Stage(stage): int(n) for stage, n in rows}
+    return {stage: counts.get(stage, 0) for stage in STAGE_ORDER}
+
+
+def party_age(member: Member, today: dt.date | None = None) -> int | None:
+    """Whole years since admission (the branch assembly), or None before it."""
+    admitted, today = member.admitted_on, today or dt.date.today()
+    if admitted is None:
+        return None
+    return today.year - admitted.year - ((today.month, today.day)
+                                         < (admitted.month, admitted.day))

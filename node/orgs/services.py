@@ -31,6 +31,17 @@ ALLOWED_CHILDREN: dict[OrgKind, frozenset[OrgKind]] = {
 }
 
 
+#: Creating, editing, moving and dissolving organizations (分级维护: the organization
+#: department's tier) needs this role over the organization.
+STRUCTURE_ROLE = Role.tenant_admin
+
+
+def may_change_structure(principal: Principal, org: Org) -> bool:
+    """Whether `principal` may create under, edit, move or dissolve `org` (pages ask this to
+    offer the forms; the services below enforce it)."""
+    return principal.can(STRUCTURE_ROLE, org.code)
+
+
 class OrgCreate(TypedDict, total=False):
     parent_id: int
     kind: OrgKind
@@ -108,7 +119,7 @@ def _org_field(org_id: int, field: str) -> Org:
 
 def create_org(principal: Principal, data: OrgCreate) -> Org:
     parent = _org_field(data["parent_id"], "parent_id")
-    require_role(principal, Role.tenant_admin, parent.code)
+    require_role(principal, STRUCTURE_ROLE, parent.code)
     if parent.is_dissolved:
         raise Conflict("The parent organization is dissolved.")
     _check_kind(parent, data["kind"])
@@ -121,7 +132,7 @@ def create_org(principal: Principal, data: OrgCreate) -> Org:
 
 
 def update_org(principal: Principal, org: Org, data: dict[str, Any]) -> Org:
-    require_role(principal, Role.tenant_admin, org.code)
+    require_role(principal, STRUCTURE_ROLE, org.code)
     if "kind" in data and data["kind"] != org.kind:
         if org.parent_id is not None:
             _check_kind(get_org(org.parent_id), data["kind"])
@@ -153,11 +164,11 @@ def _recode_subtree(old: str, new: str) -> None:
 def move_org(principal: Principal, org: Org, *, new_parent_id: int,
              reason: str | None = None) -> Org:
     """Move a subtree under a new parent: recode it and record the move."""
-    require_role(principal, Role.tenant_admin, org.code)
+    require_role(principal, STRUCTURE_ROLE, org.code)
     if org.parent_id is None:
         raise Conflict("The tenant's root organization cannot be moved.")
     new_parent = _org_field(new_parent_id, "new_parent_id")
-    if not principal.can(Role.tenant_admin, new_parent.code):
+    if not principal.can(STRUCTURE_ROLE, new_parent.code):
         raise InvalidInput("The new parent is outside your scope.",
                            errors={"new_parent_id": ["Outside your scope."]})
     if new_parent.code.startswith(org.code):
@@ -193,7 +204,7 @@ def move_org(principal: Principal, org: Org, *, new_parent_id: int,
 
 
 def dissolve_org(principal: Principal, org: Org, *, dissolved_on: dt.date) -> Org:
-    require_role(principal, Role.tenant_admin, org.code)
+    require_role(principal, STRUCTURE_ROLE, org.code)
     if org.parent_id is None:
         raise Conflict("The tenant's root organization cannot be dissolved.")
     if org.is_dissolved:

@@ -34,6 +34,10 @@ class Tenant(NodeModel):
     code_prefix: Mapped[str] = mapped_column(code_type(12), unique=True)
     next_member_seq: Mapped[int] = mapped_column(default=0)
     rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: Branding of the tenant's pages: a colour (#rrggbb, readable on white) and a short
+    #: text shown as the logo next to the name.
+    brand_color: Mapped[str | None] = mapped_column(sa.String(7))
+    logo_text: Mapped[str | None] = mapped_column(sa.String(20))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     @property

@@ -9,13 +9,15 @@ import sqlalchemy as sa
 
 from node.accounts.models import Account
 from node.accounts.services import hash_password
+from node.audit.recording import record
+from node.auth.principal import Principal
 from node.db import db
 from node.grants.models import Grant, Role
 from node.orgs.models import Org, OrgKind
-from node.tenants.models import Tenant, TenantHost
+from node.tenants.models import DEFAULT_RULES, Tenant, TenantHost
 from node.tenants.scoping import all_tenants, current_tenant_id, tenant_context
 from shared.codes import CodeError, overlapping, validate_root_prefix
-from shared.errors import Conflict, InvalidInput, NotFound
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -138,4 +140,84 @@ def current_tenant() -> Tenant:
     tenant = db.session.get(Tenant, tenant_id) if tenant_id is not None else None
     if tenant is None:
         raise NotFound("No tenant here.")
+    return tenant
+
+
+# --- settings (the tenant administrator's page) ------------------------------------------------
+
+BRAND_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+#: Contrast of the brand colour on white (WCAG AA for text).
+MIN_BRAND_CONTRAST = 4.5
+MAX_NAME = 120
+MAX_LOGO_TEXT = 20
+#: The accepted range of each local rule.
+RULE_RANGES: dict[str, tuple[int, int]] = {
+    "branch_min_full_members": (1, 50),
+    "branch_max_members": (3, 500),
+    "general_branch_max_members": (3, 1000),
+    "branch_committee_threshold": (1, 100),
+    "branch_committee_min": (1, 20),
+    "branch_committee_max": (1, 20),
+    "term_years_village": (1, 10),
+    "term_years_other": (1, 10),
+}
+
+
+def contrast_on_white(color: str) -> float:
+    """WCAG contrast ratio of a #rrggbb colour against white."""
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    luminance = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+    return 1.05 / (luminance + 0.05)
+
+
+def update_tenant_settings(principal: Principal, tenant: Tenant, *, name: str,
+                           brand_color: str | None, logo_text: str | None,
+                           rules: dict[str, int]) -> Tenant:
+    """Name, branding and local rules; tenant administrators of the whole tenant only.
+
+    Rules equal to the national default are not stored, so a later change of the default
+    applies. Audited as one `tenant.settings` entry with the values before and after.
+    """
+    if not principal.can(Role.tenant_admin, tenant.code_prefix):
+        raise Forbidden("Only the tenant's administrators change its settings.")
+    errors: dict[str, list[str]] = {}
+    name = name.strip()
+    if not 1 <= len(name) <= MAX_NAME:
+        errors["name"] = [f"Use 1–{MAX_NAME} characters."]
+    if brand_color:
+        if not BRAND_COLOR_RE.match(brand_color):
+            errors["brand_color"] = ["Use a colour such as #b91c1c."]
+        elif contrast_on_white(brand_color) < MIN_BRAND_CONTRAST:
+            errors["brand_color"] = ["Too light to read on white; choose a darker colour."]
+    if logo_text and len(logo_text) > MAX_LOGO_TEXT:
+        errors["logo_text"] = [f"At most {MAX_LOGO_TEXT} characters."]
+    unknown = set(rules) - set(RULE_RANGES)
+    for key in sorted(unknown):
+        errors[key] = ["Unknown rule."]
+    for key, value in rules.items():
+        low, high = RULE_RANGES.get(key, (0, 0))
+        if key not in unknown and not (isinstance(value, int) and low <= value <= high):
+            errors[key] = [f"From {low} to {high}."]
+    merged = {key: rules.get(key, tenant.rule(key)) for key in RULE_RANGES}
+    if not errors and merged["branch_committee_min"] > merged["branch_committee_max"]:
+        errors["branch_committee_min"] = ["More than the largest committee."]
+    if errors:
+        raise InvalidInput("The settings were not saved.", errors=errors)
+    before = {"name": tenant.name, "brand_color": tenant.brand_color,
+              "logo_text": tenant.logo_text, "rules": dict(tenant.rules or {})}
+    tenant.name = name
+    tenant.brand_color = brand_color.lower() if brand_color else None
+    tenant.logo_text = logo_text or None
+    tenant.rules = {key: value for key, value in merged.items() if value != DEFAULT_RULES[key]}
+    after = {"name": tenant.name, "brand_color": tenant.brand_color,
+             "logo_text": tenant.logo_text, "rules": dict(tenant.rules)}
+    db.session.flush()
+    if before != after:
+        record(db.session(), action="tenant.settings", entity_type="tenant",
+               entity_id=tenant.id, scope_code=tenant.code_prefix, before=before, after=after,
+               tenant_id=tenant.id)
     return tenant

@@ -1,9 +1,14 @@
-"""Translated names of the domain's enumerations (org kinds, officer positions) for pages."""
+"""Translated names of the domain's enumerations (org kinds, positions, stages, statuses,
+education, roles) for pages."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 
+from node.grants.models import Role
+from node.members.models import Education, Gender, Stage, Status
 from node.orgs.models import OfficerPosition, OrgKind
 
 ORG_KINDS = {
@@ -30,3 +35,106 @@ def org_kind(kind: OrgKind | str) -> str:
 
 def officer_position(position: OfficerPosition | str) -> str:
     return str(OFFICER_POSITIONS[OfficerPosition(position)])
+
+
+STAGES = {
+    Stage.applicant: _l("Applicant"),
+    Stage.activist: _l("Activist"),
+    Stage.candidate: _l("Development candidate"),
+    Stage.probationary: _l("Probationary member"),
+    Stage.full: _l("Full member"),
+}
+STATUSES = {
+    Status.active: _l("Active"),
+    Status.floating: _l("Floating"),
+    Status.lost_contact: _l("Lost contact"),
+    Status.suspended: _l("Suspended"),
+    Status.transferred_out: _l("Transferred out"),
+    Status.kept: _l("Relation kept"),
+    Status.left: _l("Left the party"),
+}
+EDUCATION = {
+    Education.primary: _l("Primary school"),
+    Education.junior_secondary: _l("Junior secondary school"),
+    Education.senior_secondary: _l("Senior secondary school"),
+    Education.vocational: _l("Vocational school"),
+    Education.associate: _l("Junior college"),
+    Education.bachelor: _l("Bachelor's degree"),
+    Education.master: _l("Master's degree"),
+    Education.doctorate: _l("Doctorate"),
+}
+GENDERS = {Gender.male: _l("Male"), Gender.female: _l("Female")}
+ROLES = {
+    Role.tenant_admin: _l("Organization department administrator"),
+    Role.org_admin: _l("Organization administrator"),
+    Role.org_viewer: _l("Viewer"),
+    Role.member: _l("Member"),
+}
+#: How a stored history note from the system reads on a page.
+HISTORY_NOTES = {"registered": _l("Registered"), "imported": _l("Imported")}
+
+
+def _label(table: dict[Any, Any], enum: Any, value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    try:
+        return str(table[enum(value)])
+    except (ValueError, KeyError):
+        return str(value)
+
+
+def stage(value: Stage | str | None) -> str:
+    return _label(STAGES, Stage, value)
+
+
+def status(value: Status | str | None) -> str:
+    return _label(STATUSES, Status, value)
+
+
+def education(value: Education | str | None) -> str:
+    return _label(EDUCATION, Education, value)
+
+
+def gender(value: Gender | str | None) -> str:
+    return _label(GENDERS, Gender, value)
+
+
+def role(value: Role | str | None) -> str:
+    return _label(ROLES, Role, value)
+
+
+def history_note(value: str | None) -> str:
+    if not value:
+        return ""
+    found = HISTORY_NOTES.get(value)
+    return str(found) if found is not None else value
+
+
+ENTITY_TYPES = {
+    "member": _l("Member"),
+    "org": _l("Organization"),
+    "officer": _l("Officer"),
+    "grant": _l("Role"),
+    "account": _l("Account"),
+    "tenant": _l("Settings"),
+}
+RULES = {
+    "branch_min_full_members": _l("Fewest full members of a branch"),
+    "branch_max_members": _l("Most members of a branch"),
+    "general_branch_max_members": _l("Most members of a general branch"),
+    "branch_committee_threshold": _l("Full members from which a branch elects a committee"),
+    "branch_committee_min": _l("Smallest branch committee"),
+    "branch_committee_max": _l("Largest branch committee"),
+    "term_years_village": _l("Term of village and community organizations (years)"),
+    "term_years_other": _l("Term of other organizations (years)"),
+}
+
+
+def entity(value: str | None) -> str:
+    found = ENTITY_TYPES.get(value or "")
+    return str(found) if found is not None else (value or "")
+
+
+def rule(key: str) -> str:
+    found = RULES.get(key)
+    return str(found) if found is not None else key

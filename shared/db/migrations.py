@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command, context
@@ -50,14 +51,20 @@ class MigrationTree:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def run_env(target_metadata: Sequence[sa.MetaData]) -> None:
+#: Alembic's `include_object` hook: (object, name, type, reflected, compare_to) -> keep it?
+IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
+
+
+def run_env(target_metadata: Sequence[sa.MetaData],
+            include_object: IncludeObject | None = None) -> None:
     """The body of an app's migrations/env.py: online on the given connection or URL, or
-    offline (SQL script)."""
+    offline (SQL script). `include_object` hides schema objects the models do not describe
+    (such as a full-text index that exists for one dialect only) from autogenerate and check."""
     config = context.config
 
     def run_with(connection: Connection) -> None:
         context.configure(connection=connection, target_metadata=list(target_metadata),
-                          compare_type=True,
+                          compare_type=True, include_object=include_object,
                           render_as_batch=connection.dialect.name == "sqlite")
         with context.begin_transaction():
             context.run_migrations()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import io
 import secrets
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ from node.accounts.models import Account
 from node.app import create_app
 from node.audit.models import AuditEntry
 from node.auth.models import Token, token_digest
+from node.content.models import Article, ArticleKind, ArticleStatus, Attachment, Visibility
 from node.db import NodeModel, db
 from node.grants.models import Grant, Role
 from node.members.identity import identity
@@ -81,6 +83,9 @@ class Scope:
     account: int  # an account linked to another member of the branch
     grant: int  # that account's org_viewer grant on the branch
     officer: int
+    article: int = 0  # a published, members-only article of the branch
+    draft: int = 0  # a draft of the branch
+    attachment: int = 0  # a file attached to `article`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,9 +140,27 @@ def _token(tenant_id: int, account: int, scope: str) -> tuple[dict[str, Any], di
     return row, {"Authorization": f"Bearer {raw}"}
 
 
+ATTACHMENT = b"attached file"
+
+
+def _article(tenant_id: int, org: int, code: str, status: ArticleStatus) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC)
+    return {"tenant_id": tenant_id, "org_id": org, "org_code": code,
+            "kind": ArticleKind.article, "title": "支部文章", "summary": "", "body": "正文",
+            "visibility": Visibility.members, "status": status, "created_at": now,
+            "updated_at": now, "published_at": now if status == ArticleStatus.published
+            else None}
+
+
 @pytest.fixture()
-def matrix(connection: sa.Connection, national_id: Callable[[int], str]) -> Iterator[Matrix]:
+def matrix(connection: sa.Connection, national_id: Callable[[int], str], app: Flask,
+           tmp_path: Any) -> Iterator[Matrix]:
     """Tenant A: root > C1 > {B1, B2}, each branch with a group; tenant B: root > BX > group."""
+    sha = hashlib.sha256(ATTACHMENT).hexdigest()
+    blobs = tmp_path / "attachments"
+    (blobs / sha[:2]).mkdir(parents=True)
+    (blobs / sha[:2] / sha).write_bytes(ATTACHMENT)
+    app.config["CONTENT_ATTACHMENTS_DIR"] = str(blobs)
     pa, pb = (f"{region}{secrets.randbelow(900) + 100}" for region in ("500101", "500102"))
     with all_tenants():
         a, b = _insert(Tenant, [
@@ -171,6 +194,15 @@ def matrix(connection: sa.Connection, national_id: Callable[[int], str]) -> Iter
             {"tenant_id": tenant[s], "org_id": branch[s][0], "org_code": branch[s][1],
              "name": "书记", "position": OfficerPosition.secretary,
              "term_start": dt.date(2024, 1, 1)} for s in SCOPES]), strict=True))
+        article_ids = _insert(Article, [_article(tenant[s], *branch[s], status) for status in
+                                        (ArticleStatus.published, ArticleStatus.draft)
+                                        for s in SCOPES])
+        articles = dict(zip(SCOPES, article_ids[:3], strict=True))
+        drafts = dict(zip(SCOPES, article_ids[3:], strict=True))
+        attachments = dict(zip(SCOPES, _insert(Attachment, [
+            {"tenant_id": tenant[s], "article_id": articles[s], "filename": "附件.txt",
+             "content_type": "text/plain", "size": len(ATTACHMENT), "sha256": sha}
+            for s in SCOPES]), strict=True))
         owners = [(tenant[s], linked[s]) for s in SCOPES] + [(a, self_member)] + [(a, None)] * 4
         account_ids = _insert(Account, [
             {"tenant_id": t, "username": f"user{i}", "display_name": "Test",
@@ -201,7 +233,8 @@ def matrix(connection: sa.Connection, national_id: Callable[[int], str]) -> Iter
     headers["anonymous"] = {}
     yield Matrix(root=root, scopes={
         s: Scope(s, *branch[s], {"own": g1, "sibling": g2, "other": gx}[s], members[s],
-                 scope_accounts[s], grant_ids[i], officers[s]) for i, s in enumerate(SCOPES)},
+                 scope_accounts[s], grant_ids[i], officers[s], articles[s], drafts[s],
+                 attachments[s]) for i, s in enumerate(SCOPES)},
         accounts=accounts, self_member=self_member, headers=headers, national_id=national_id)
 
 
@@ -385,6 +418,20 @@ def _other_branch(m: Matrix, t: Scope) -> int:
 
 AUDITED = ("audit_entries", None)
 
+
+def reads_article(p: str, s: str) -> bool:
+    """The target's published members-only article: the member of B1 (its member record is
+    in B1) and viewers or stronger with reach read it."""
+    return (p == "member" and s == "own") or reaches(p, s, Role.org_viewer)
+
+
+def article_read() -> Rule:
+    return lambda p, s: success() if reads_article(p, s) else refused(404)
+
+
+def article_listing() -> Rule:
+    return lambda p, s: Outcome(frozenset({SUCCESS}), listed=reads_article(p, s))
+
 POLICY: dict[tuple[str, str], Entry] = {
     # public
     ("meta.Version", "GET"): Entry(lambda m, t: "/api/version", public(), public=True),
@@ -509,6 +556,41 @@ POLICY: dict[tuple[str, str], Entry] = {
     ("imports.MemberImports", "POST"): Entry(
         lambda m, t: "/api/imports/members", importer(), files=_csv,
         effect=lambda m, p, t: {("members", None), ("member_stage_changes", None), AUDITED}),
+    # articles: visibility decides who reads; administrators of the org's subtree write
+    ("articles.Articles", "GET"): Entry(
+        lambda m, t: "/api/articles?limit=200", article_listing(), contains=has_id("article")),
+    ("articles.Articles", "POST"): Entry(
+        lambda m, t: "/api/articles", body_reference(Role.org_admin), success=201,
+        json=lambda m, p, t: {"org_id": t.branch, "kind": "notice", "title": "新通知",
+                              "visibility": "members"},
+        effect=lambda m, p, t: {("articles", None), AUDITED}),
+    ("articles.ArticleById", "GET"): Entry(lambda m, t: f"/api/articles/{t.article}",
+                                           article_read()),
+    ("articles.ArticleById", "PATCH"): Entry(
+        lambda m, t: f"/api/articles/{t.article}", in_reach(Role.org_admin),
+        json=lambda m, p, t: {"title": "改过的标题"},
+        effect=lambda m, p, t: {("articles", t.article), AUDITED}),
+    ("articles.ArticlePublish", "POST"): Entry(
+        lambda m, t: f"/api/articles/{t.draft}/publish", in_reach(Role.org_admin),
+        effect=lambda m, p, t: {("articles", t.draft), AUDITED}),
+    ("articles.ArticleWithdraw", "POST"): Entry(
+        lambda m, t: f"/api/articles/{t.article}/withdraw", in_reach(Role.org_admin),
+        json=lambda m, p, t: {"reason": "过期"},
+        effect=lambda m, p, t: {("articles", t.article), AUDITED}),
+    ("articles.ArticleViews", "POST"): Entry(
+        lambda m, t: f"/api/articles/{t.article}/views", article_read(),
+        effect=lambda m, p, t: {("articles", t.article)}),
+    ("articles.ArticleLike", "PUT"): Entry(
+        lambda m, t: f"/api/articles/{t.article}/like", article_read(),
+        effect=lambda m, p, t: {("articles", t.article), ("article_likes", None)}),
+    ("articles.ArticleLike", "DELETE"): Entry(
+        lambda m, t: f"/api/articles/{t.article}/like", article_read(), success=204),
+    ("articles.ArticleAttachments", "POST"): Entry(
+        lambda m, t: f"/api/articles/{t.draft}/attachments", in_reach(Role.org_admin),
+        success=201, files=lambda m, p, t: {"file": (b"new file", "note.txt")},
+        effect=lambda m, p, t: {("article_attachments", None)}),
+    ("articles.AttachmentById", "GET"): Entry(
+        lambda m, t: f"/api/articles/{t.article}/attachments/{t.attachment}", article_read()),
     # audit: administrators, scoped to their subtrees
     ("audit.AuditEntries", "GET"): Entry(
         lambda m, t: f"/api/audit?entity_type=member&entity_id={t.member}",

@@ -245,24 +245,33 @@ def test_body_that_is_not_an_object_is_refused(client: Any, admin: dict[str, str
 # --- multipart uploads ----------------------------------------------------------------------
 
 
-def multipart_operations() -> list[str]:
-    return [path for path, item in SPEC["paths"].items()
-            for operation in item.values() if isinstance(operation, dict)
-            and "multipart/form-data" in operation.get("requestBody", {}).get("content", {})]
+def multipart_cases() -> Iterator[Any]:
+    """(path, case, request, field) for every multipart operation: the file missing or
+    mistyped, and a mistyped query option where the operation has one."""
+    for path, item in SPEC["paths"].items():
+        for operation in item.values():
+            if not (isinstance(operation, dict) and "multipart/form-data" in
+                    operation.get("requestBody", {}).get("content", {})):
+                continue
+            yield pytest.param(path, {"json": {"file": "name,national_id"}}, "file",
+                               id=f"{path}-json-instead-of-file")
+            yield pytest.param(path, {"data": {"note": "x"}, "content_type":
+                                      "multipart/form-data"}, "file", id=f"{path}-no-file")
+            yield pytest.param(path, {"data": {"file": "name,national_id"},
+                                      "content_type": "multipart/form-data"}, "file",
+                               id=f"{path}-file-as-text")
+            booleans = [p["name"] for p in operation.get("parameters", [])
+                        if p.get("in") == "query" and p.get("schema", {}).get("type") == "boolean"]
+            for name in booleans:
+                yield pytest.param(path, {"query_string": {name: "maybe"}}, name,
+                                   id=f"{path}-bad-{name}")
 
 
-@pytest.mark.parametrize("path", multipart_operations())
-@pytest.mark.parametrize(("case", "kwargs", "field"), [
-    ("json-instead-of-file", {"json": {"file": "name,national_id"}}, "file"),
-    ("no-file", {"data": {"dry_run": "true"}, "content_type": "multipart/form-data"}, "file"),
-    ("file-as-text", {"data": {"file": "name,national_id"},
-                      "content_type": "multipart/form-data"}, "file"),
-    ("bad-option", {"query_string": {"dry_run": "maybe"}}, "dry_run"),
-], ids=lambda v: v if isinstance(v, str) and "/" not in v else None)
-def test_bad_upload_is_named(client: Any, admin: dict[str, str], path: str, case: str,
+@pytest.mark.parametrize(("path", "kwargs", "field"), list(multipart_cases()))
+def test_bad_upload_is_named(client: Any, admin: dict[str, str], path: str,
                              kwargs: dict[str, Any], field: str) -> None:
     before = audit_count()
-    r = client.post(path, headers=admin, **kwargs)
+    r = client.post(concrete_path(path), headers=admin, **kwargs)
     body = assert_problem(r, (400, 415, 422))
     assert field in body.get("errors", {}), body
     assert audit_count() == before

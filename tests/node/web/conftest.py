@@ -37,6 +37,17 @@ CSRF = re.compile(r'<input type="hidden" name="csrf_token" value="([^"]+)">')
 PASSWORD = "secretary-password-1"
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real argon2, with the cheapest parameters: the page tests sign in a lot."""
+    from argon2 import PasswordHasher
+
+    from node.accounts import services
+
+    monkeypatch.setattr(services, "_hasher",
+                        PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def compiled_catalogs() -> None:
     """`make setup` compiles the catalogs; a bare `pytest` run gets them compiled here."""
@@ -181,3 +192,42 @@ def tweak_settings(app: Flask) -> Iterator[Any]:
 
     yield tweak
     app.extensions["node"] = original
+
+
+# --- the working pages: a member, a secretary and an administrator ------------------------------
+
+ADMIN_PASSWORD = "admin-password-1"  # the tenant administrator made with the tenant (`world`)
+MEMBER_PASSWORD = "member-password-1"
+
+
+@dataclasses.dataclass
+class Console:
+    site: Site
+    sibling: Any  # a branch next to the secretary's, under the same committee
+    stranger: Any  # a member of the sibling branch
+    member_account: Any  # the plain member's account (role member on the branch)
+
+    @property
+    def slug(self) -> str:
+        return str(self.site.tenant.slug)
+
+
+@pytest.fixture()
+def console(site: Site, world: Any) -> Console:
+    sibling = world.org(site.tenant, site.committee, "branch", name="钢花路社区第二党支部")
+    stranger = world.member(site.tenant, sibling, name="罗建华", phone="13700000003")
+    member_account = world.account(site.tenant, grants=[(Role.member, site.branch)],
+                                   member=site.plain_member, username="member",
+                                   password=MEMBER_PASSWORD)
+    return Console(site, sibling, stranger, member_account)
+
+
+LOGINS = {"member": ("member", MEMBER_PASSWORD), "secretary": ("secretary", PASSWORD),
+          "admin": ("admin", ADMIN_PASSWORD)}
+
+
+def sign_in_as(client: Any, console: Console, who: str) -> None:
+    if who == "anonymous":
+        return
+    username, password = LOGINS[who]
+    assert sign_in(client, console.slug, username, password).status_code == 303

@@ -1,0 +1,1 @@
+"""The national feed: the nodes' public articles and notices, searchable in Chinese."""

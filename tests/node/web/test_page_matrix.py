@@ -1,0 +1,144 @@
+"""Who may open which working page, generated from the route map.
+
+Every GET page of the working-page blueprints (`node.app.PAGE_BLUEPRINTS`) is joined with
+`POLICY`, which names who may open it; each cell is one request by one person (anonymous, a
+member, the branch secretary, the tenant administrator) for a record of the secretary's own
+branch. A page with no policy fails its own cell, so every new page must be classified here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from node.app import PAGE_BLUEPRINTS
+
+from .conftest import sign_in_as
+
+PEOPLE = ("anonymous", "member", "secretary", "admin")
+#: endpoint -> who opens it (200); everyone else signed in gets 403, anonymous is sent to sign in.
+#: "own" pages need an account linked to a member (the admin has none: 404).
+POLICY: dict[str, dict[str, Any]] = {
+    "member_pages.my_card": {"ok": {"member", "secretary"}, "not_found": {"admin"}},
+    "member_pages.my_card_print": {"ok": {"member", "secretary"}, "not_found": {"admin"}},
+    "member_pages.my_details": {"ok": {"member", "secretary"}, "not_found": {"admin"}},
+    "member_pages.console_home": {"ok": {"secretary", "admin"}},
+    "member_pages.member_list": {"ok": {"secretary", "admin"}},
+    "member_pages.member_new": {"ok": {"secretary", "admin"}},
+    "member_pages.member_detail": {"ok": {"secretary", "admin"}},
+    "member_pages.member_print": {"ok": {"secretary", "admin"}},
+    "member_pages.member_edit": {"ok": {"secretary", "admin"}},
+    "org_pages.tree": {"ok": {"secretary", "admin"}},
+    "org_pages.detail": {"ok": {"secretary", "admin"}},
+    "org_pages.create": {"ok": {"admin"}, "query": {"parent_id": "branch"}},
+    "org_pages.edit": {"ok": {"admin"}},
+    "import_pages.upload": {"ok": {"secretary", "admin"}},
+    "grant_pages.grants": {"ok": {"secretary", "admin"}},
+    "audit_pages.audit_log": {"ok": {"secretary", "admin"}},
+    "tenant_pages.settings": {"ok": {"admin"}},
+    "tenant_pages.administrators": {"ok": {"admin"}},
+    "tenant_pages.brand_css": {"public": True},
+}
+
+
+def _page_rules() -> list[tuple[str, str]]:
+    app = Flask(__name__)  # the page blueprints alone: their routes, no database
+    for blp in PAGE_BLUEPRINTS:
+        app.register_blueprint(blp)
+    names = {blp.name for blp in PAGE_BLUEPRINTS}
+    rules = []
+    for rule in app.url_map.iter_rules():
+        if (rule.endpoint.split(".")[0] in names and rule.rule.startswith("/t/<slug>")
+                and "GET" in (rule.methods or ())):
+            rules.append((rule.endpoint, rule.rule))
+    return sorted(rules)
+
+
+RULES = _page_rules()
+
+
+def test_every_working_page_is_in_the_matrix():
+    assert {endpoint for endpoint, _ in RULES} == set(POLICY)
+
+
+def _path(console: Any, rule: str, endpoint: str) -> str:
+    site = console.site
+    values = {"slug": console.slug, "member_id": site.plain_member.id, "org_id": site.branch.id}
+    path = rule
+    for key, value in values.items():
+        path = path.replace(f"<{key}>", str(value)).replace(f"<int:{key}>", str(value))
+    query = POLICY[endpoint].get("query", {})
+    if query:
+        path += "?" + "&".join(f"{k}={getattr(site, v).id}" for k, v in query.items())
+    return path
+
+
+def _expected(who: str, endpoint: str) -> int:
+    policy = POLICY[endpoint]
+    if policy.get("public"):
+        return 200
+    if who == "anonymous":
+        return 303
+    if who in policy["ok"]:
+        return 200
+    return 404 if who in policy.get("not_found", ()) else 403
+
+
+@pytest.mark.parametrize("who", PEOPLE)
+def test_page_matrix(client, console, who):
+    """One person, every page (signing in once per person keeps the matrix fast)."""
+    sign_in_as(client, console, who)
+    wrong = []
+    for endpoint, rule in RULES:
+        response = client.get(_path(console, rule, endpoint))
+        expected = _expected(who, endpoint)
+        if response.status_code != expected:
+            wrong.append((endpoint, expected, response.status_code))
+            continue
+        if expected == 303:
+            assert "/login?next=" in response.headers["Location"]
+        elif expected == 200 and not POLICY[endpoint].get("public"):
+            assert "text/html" in response.content_type
+            assert response.headers["Cache-Control"] == "no-store"
+        elif expected in (403, 404):
+            assert 'role="alert"' in response.text
+            if expected == 404:
+                assert "此地址下没有页面" in response.text
+    assert wrong == []
+
+
+@pytest.mark.parametrize("path", [
+    "/console/members/{stranger}", "/console/members/{stranger}/print",
+    "/console/members/{stranger}/edit", "/console/members/999999999",
+])
+def test_a_secretary_cannot_reach_a_sibling_branch_member_by_url(client, console, path):
+    path = f"/t/{console.slug}" + path.format(stranger=console.stranger.id)
+    sign_in_as(client, console, "secretary")
+    response = client.get(path)
+    assert response.status_code == 404
+    assert console.stranger.name not in response.text
+    admin = client.application.test_client()
+    sign_in_as(admin, console, "admin")
+    if "999999999" not in path:
+        assert admin.get(path).status_code == 200
+
+
+def test_the_sibling_member_is_not_listed_for_the_secretary(client, console):
+    sign_in_as(client, console, "secretary")
+    page = client.get(f"/t/{console.slug}/console/members")
+    assert page.status_code == 200
+    assert console.site.plain_member.name in page.text
+    assert console.stranger.name not in page.text
+
+
+def test_out_of_reach_forms_are_404_and_change_nothing(client, console, session):
+    from .conftest import csrf_of
+
+    sign_in_as(client, console, "secretary")
+    token = csrf_of(client.get(f"/t/{console.slug}/console/members"))
+    response = client.post(f"/t/{console.slug}/console/members/{console.stranger.id}/status",
+                           data={"csrf_token": token, "to_status": "left",
+                                 "effective_on": "2024-01-02"})
+    assert response.status_code == 404
