@@ -185,6 +185,20 @@ def test_pynacl_verifies_what_seal_signed(raw: bytes, node_key: SigningKey) -> N
         verify_key.verify(unsigned_bytes(raw) + b" ", base64.b64decode(padded))
 
 
+def test_openssl_verifies_what_pynacl_signed(node_key: SigningKey) -> None:
+    """The reverse direction with two libraries the project does not use together for one
+    signature: PyNaCl signs, `cryptography` (OpenSSL) verifies."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    data = encode_canonical({"a": "日本語", "n": 1})
+    signature = nacl.signing.SigningKey(node_key.private_bytes()).sign(data).signature
+    verifier = Ed25519PublicKey.from_public_bytes(node_key.public_bytes)
+    verifier.verify(signature, data)  # raises if bad
+    with pytest.raises(InvalidSignature):
+        verifier.verify(signature, data + b" ")
+
+
 def test_open_envelope_accepts_what_pynacl_signed(node_key: SigningKey, ring: KeyRing) -> None:
     body = {
         "specversion": "1.0", "id": new_id(), "type": "partynet.bus.ack.v1",
