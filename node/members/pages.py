@@ -30,6 +30,7 @@ from node.orgs.services import list_orgs
 from node.web import labels
 from node.web.console import FormErrors, Visit, account_page, field_errors, load_form
 from shared.errors import Conflict, InvalidInput, NotFound
+from shared.rules import RuleWarning
 from shared.web.pagination import decode_cursor, encode_cursor
 
 blp = Blueprint("member_pages", __name__)
@@ -194,7 +195,7 @@ def _change(visit: Visit, member_id: int, form_name: str, schema: Any,
             names: tuple[str, ...], apply: Any, done: str) -> Any:
     """One of the detail page's forms: read, apply in one transaction, or show why not."""
     member = services.get_member(visit.principal, member_id)
-    warnings: list[str] = []
+    warnings: list[RuleWarning] = []
     try:
         data = load_form(schema, names)
         with visit.writing():
@@ -208,7 +209,7 @@ def _change(visit: Visit, member_id: int, form_name: str, schema: Any,
                             else 400)
     flash(done, "success")
     for warning in warnings if isinstance(warnings, list) else []:
-        flash(_("Note: %(warning)s", warning=warning), "warning")
+        flash(_("Note: %(warning)s", warning=labels.warning_text(warning)), "warning")
     return redirect(visit.url("member_pages.member_detail", member_id=member_id), 303)
 
 

@@ -111,7 +111,7 @@ class MemberStage(MethodView):
         principal = current_principal()
         member = services.get_member(principal, member_id)
         warnings = services.change_stage(principal, member, **data)
-        return {"member": member, "warnings": warnings}
+        return {"member": member, "warnings": [w.message for w in warnings]}
 
 
 @blp.route("/<int:member_id>/status")

@@ -32,6 +32,7 @@ from node.orgs.models import Org, OrgKind
 from node.tenants.models import Tenant
 from shared import identity as nid
 from shared.errors import Conflict, InvalidInput, NotFound
+from shared.rules import RuleWarning
 
 MEMBER_SEQ_WIDTH = 8
 #: Statuses set by other workflows (transfers), not by a direct status change.
@@ -226,21 +227,23 @@ def _check_history_date(model: HistoryModel, member: Member, effective_on: dt.da
 
 
 def stage_warnings(member: Member, to_stage: Stage, effective_on: dt.date,
-                   last: dt.date | None) -> list[str]:
+                   last: dt.date | None) -> list[RuleWarning]:
     """Pipeline time rules (DOMAIN.md): reported, not enforced."""
     warnings = []
     needed = {Stage.activist: 6, Stage.candidate: 12, Stage.full: 12}.get(to_stage)
-    if needed and last and _months_between(last, effective_on) < needed:
-        warnings.append(f"Normally at least {needed} months in the "
-                        f"{member.stage.value} stage; it has been "
-                        f"{_months_between(last, effective_on)}.")
+    if needed and last and (months := _months_between(last, effective_on)) < needed:
+        warnings.append(RuleWarning(
+            "stage-too-soon", f"Normally at least {needed} months in the {member.stage.value} "
+            f"stage; it has been {months}.",
+            {"needed": needed, "stage": member.stage, "months": months}))
     if to_stage == Stage.activist and _months_between(member.birth_date, effective_on) < 18 * 12:
-        warnings.append("Applicants must be at least 18 years old.")
+        warnings.append(RuleWarning("applicant-under-18",
+                                    "Applicants must be at least 18 years old."))
     return warnings
 
 
 def change_stage(principal: Principal, member: Member, *, to_stage: Stage,
-                 effective_on: dt.date, note: str | None = None) -> list[str]:
+                 effective_on: dt.date, note: str | None = None) -> list[RuleWarning]:
     """Advance one step in the pipeline; the history keeps the date of every step."""
     require_reach(principal, Role.org_admin, member.org_code)
     current = STAGE_ORDER.index(member.stage)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any, TypedDict
@@ -19,6 +18,7 @@ from node.orgs.models import Officer, OfficerPosition, Org, OrgKind, OrgMove
 from node.tenants.models import Tenant
 from shared.codes import CodeError, child_code, subtree_upper_bound
 from shared.errors import Conflict, InvalidInput, NotFound
+from shared.rules import RuleWarning
 
 #: Which kinds may sit under which (a group only inside a branch, and so on).
 ALLOWED_CHILDREN: dict[OrgKind, frozenset[OrgKind]] = {
@@ -262,13 +262,8 @@ def end_officer_term(principal: Principal, org: Org, officer_id: int,
     return officer
 
 
-@dataclasses.dataclass(frozen=True)
-class Warning:
-    code: str
-    message: str
 
-
-def org_warnings(org: Org, tenant: Tenant, *, today: dt.date | None = None) -> list[Warning]:
+def org_warnings(org: Org, tenant: Tenant, *, today: dt.date | None = None) -> list[RuleWarning]:
     """Size, committee and term rules: reported, never enforced (real data is messy)."""
     today = today or dt.date.today()
     if org.is_dissolved:
@@ -280,29 +275,32 @@ def org_warnings(org: Org, tenant: Tenant, *, today: dt.date | None = None) -> l
         .group_by(Member.stage)).all()
     by_stage = {Stage(stage): n for stage, n in counts}
     full, total = by_stage.get(Stage.full, 0), sum(by_stage.values())
-    warnings: list[Warning] = []
+    warnings: list[RuleWarning] = []
     if org.kind in (OrgKind.branch, OrgKind.joint_branch):
         if full < tenant.rule("branch_min_full_members"):
-            warnings.append(Warning("branch-too-small",
-                                    f"A branch needs at least "
-                                    f"{tenant.rule('branch_min_full_members')} full members; "
-                                    f"this one has {full}."))
+            needed = tenant.rule("branch_min_full_members")
+            warnings.append(RuleWarning("branch-too-small",
+                                    f"A branch needs at least {needed} full members; "
+                                    f"this one has {full}.", {"needed": needed, "full": full}))
         if total > (most := tenant.rule("branch_max_members")):
-            warnings.append(Warning("branch-too-large",
+            warnings.append(RuleWarning("branch-too-large",
                                     f"A branch normally has at most {most} members; "
-                                    f"it has {total}."))
+                                    f"it has {total}.", {"most": most, "total": total}))
         if full >= tenant.rule("branch_committee_threshold"):
             committee = [o for o in list_officers(org, current_only=True)
                          if o.position != OfficerPosition.group_leader]
             low, high = tenant.rule("branch_committee_min"), tenant.rule("branch_committee_max")
             if not low <= len(committee) <= high:
-                warnings.append(Warning("branch-committee-size",
+                warnings.append(RuleWarning("branch-committee-size",
                                         f"A branch with {full} full members should have a "
-                                        f"committee of {low}–{high}; it has {len(committee)}."))
+                                        f"committee of {low}–{high}; it has {len(committee)}.",
+                                        {"full": full, "low": low, "high": high,
+                                         "size": len(committee)}))
     elif org.kind == OrgKind.general_branch and total > tenant.rule("general_branch_max_members"):
-        warnings.append(Warning("general-branch-too-large",
-                                f"A general branch normally has at most "
-                                f"{tenant.rule('general_branch_max_members')} members."))
+        most = tenant.rule("general_branch_max_members")
+        warnings.append(RuleWarning("general-branch-too-large",
+                                f"A general branch normally has at most {most} members.",
+                                {"most": most, "total": total}))
     term_years = tenant.rule("term_years_village" if org.is_village_or_community
                              else "term_years_other")
     for officer in list_officers(org, current_only=True):
@@ -310,7 +308,9 @@ def org_warnings(org: Org, tenant: Tenant, *, today: dt.date | None = None) -> l
             if not (officer.term_start.month == 2 and officer.term_start.day == 29) \
             else officer.term_start.replace(year=officer.term_start.year + term_years, day=28)
         if officer.term_end is None and expected_end < today:
-            warnings.append(Warning("term-overdue",
+            warnings.append(RuleWarning("term-overdue",
                                     f"{officer.name}'s {term_years}-year term ended on "
-                                    f"{expected_end.isoformat()}; hold an election."))
+                                    f"{expected_end.isoformat()}; hold an election.",
+                                    {"name": officer.name, "years": term_years,
+                                     "ended": expected_end}))
     return warnings

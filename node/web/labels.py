@@ -3,13 +3,16 @@ education, roles) for pages."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
 
 from node.grants.models import Role
 from node.members.models import Education, Gender, Stage, Status
 from node.orgs.models import OfficerPosition, OrgKind
+from shared.rules import RuleWarning
 
 ORG_KINDS = {
     OrgKind.committee: _l("Party committee"),
@@ -138,3 +141,31 @@ def entity(value: str | None) -> str:
 def rule(key: str) -> str:
     found = RULES.get(key)
     return str(found) if found is not None else key
+
+
+#: Rule warnings (shared/rules.py) by code, in the reader's language; `%(...)s` are the
+#: warning's own figures.
+WARNINGS = {
+    "branch-too-small": _l("A branch needs at least %(needed)s full members; this one has "
+                           "%(full)s."),
+    "branch-too-large": _l("A branch normally has at most %(most)s members; it has %(total)s."),
+    "branch-committee-size": _l("A branch with %(full)s full members should have a committee "
+                                "of %(low)s–%(high)s; it has %(size)s."),
+    "general-branch-too-large": _l("A general branch normally has at most %(most)s members; "
+                                   "it has %(total)s."),
+    "term-overdue": _l("%(name)s's %(years)s-year term ended on %(ended)s; hold an election."),
+    "stage-too-soon": _l("Normally at least %(needed)s months as %(stage)s; it has been "
+                         "%(months)s."),
+    "applicant-under-18": _l("Applicants must be at least 18 years old."),
+}
+
+
+def warning_text(warning: RuleWarning) -> str:
+    """A rule warning in the reader's language (its English message if the code is new)."""
+    template = WARNINGS.get(warning.code)
+    if template is None:
+        return warning.message
+    params = {key: (format_date(value) if isinstance(value, dt.date)
+                    else stage(value) if isinstance(value, Stage) else value)
+              for key, value in warning.params.items()}
+    return str(template) % params

@@ -60,6 +60,7 @@ TEMPLATE_GLOBALS: dict[str, Any] = {
     "history_note": labels.history_note,
     "entity_label": labels.entity,
     "rule_label": labels.rule,
+    "warning_text": labels.warning_text,
     "header_links": console.header_links,
     "console_links": console.console_links,
 }
