@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -12,11 +14,16 @@ from hub.keys.routes import blp as keys_blp
 from hub.meta.routes import VERSION
 from hub.meta.routes import blp as meta_blp
 from hub.nodes.routes import blp as nodes_blp
+from hub.portal import web as portal_web
+from hub.portal.pages import blp as portal_blp
 from hub.settings import HubSettings
 from hub.stats.routes import blp as stats_blp
 from shared.web.api import Api
+from shared.web.pages import serve_vendor
 
 BLUEPRINTS = (meta_blp, nodes_blp, keys_blp, stats_blp, feed_blp)
+#: Front-end packages from the npm registry, installed in the checkout by `make setup`.
+VENDOR_DIR = Path(__file__).resolve().parent.parent / "node_modules"
 
 
 def create_app(settings: HubSettings | None = None) -> Flask:
@@ -54,6 +61,9 @@ def create_app(settings: HubSettings | None = None) -> Flask:
     for blp in BLUEPRINTS:
         api.register_blueprint(blp)
     app.register_blueprint(metrics_blp)  # Prometheus text, not JSON
+    portal_web.init_app(app, api)  # pages: language, layout helpers, headers, HTML error pages
+    app.register_blueprint(portal_blp)  # the national portal
+    serve_vendor(app, VENDOR_DIR)  # htmx, ECharts from node_modules, never a CDN
     return app
 
 

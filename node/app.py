@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from flask import Flask, abort, request, send_from_directory
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from node.accounts.pages import admin_blp as account_admin_pages_blp
 from node.accounts.pages import blp as account_pages_blp
 from node.accounts.routes import blp as accounts_blp
 from node.accounts.routes import me_blp as me_account_blp
@@ -36,10 +35,11 @@ from node.tenants import scoping
 from node.tenants.pages import blp as tenant_pages_blp
 from node.web import layout
 from shared.web.api import Api
+from shared.web.pages import serve_vendor
 
 #: Signed-in working pages: the member's own, the console, the tenant administrator's.
 PAGE_BLUEPRINTS = (member_pages_blp, org_pages_blp, import_pages_blp, grant_pages_blp,
-                   audit_pages_blp, tenant_pages_blp)
+                   audit_pages_blp, tenant_pages_blp, account_admin_pages_blp)
 BLUEPRINTS = (meta_blp, orgs_blp, members_blp, me_member_blp, accounts_blp, me_account_blp,
               grants_blp, audit_blp, imports_blp, articles_blp)
 
@@ -95,7 +95,7 @@ def create_app(settings: NodeSettings | None = None) -> Flask:
     app.register_blueprint(account_pages_blp)  # change and reset passwords
     for blp in PAGE_BLUEPRINTS:
         app.register_blueprint(blp)
-    _serve_vendor(app, settings)
+    serve_vendor(app, settings.vendor_dir)  # htmx, ECharts, Swagger UI from node_modules
     return app
 
 
@@ -104,15 +104,3 @@ def _read_only_api_reads() -> None:
     if request.method in bearer.READ_METHODS and request.path.startswith("/api/"):
         db.read_only()
 
-
-def _serve_vendor(app: Flask, settings: NodeSettings) -> None:
-    """Front-end packages installed from the npm registry at setup; never a CDN."""
-    root = Path(settings.vendor_dir).resolve()
-    packages = {"swagger-ui": root / "swagger-ui-dist", "htmx": root / "htmx.org" / "dist",
-                "echarts": root / "echarts" / "dist", "axe-core": root / "axe-core"}
-
-    @app.get("/api/vendor/<package>/<path:filename>")
-    def vendor(package: str, filename: str):  # type: ignore[no-untyped-def]
-        if package not in packages:
-            abort(404)
-        return send_from_directory(packages[package], filename, max_age=86400)

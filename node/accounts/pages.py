@@ -1,4 +1,5 @@
-"""Account pages: change one's password, and the forgotten-password link by email.
+"""Account pages: change one's password, the forgotten-password link by email, and the tenant
+administrator's list of accounts (create, disable, enable).
 
 Views translate HTTP only: the rules (password length, tokens, throttling) are the services'
 (`node.accounts.services`), the same ones the API uses.
@@ -13,17 +14,19 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from node.accounts import services
+from node.accounts.schemas import AccountCreateSchema
 from node.audit.recording import acting_as
 from node.auth.principal import set_principal
 from node.db import db
 from node.settings import NodeSettings
 from node.tenants.models import Tenant
 from node.web import i18n, mail
+from node.web.console import FormErrors, Visit, account_page, field_errors, load_form
 from node.web.responses import page_error
 from node.web.session import csrf_valid, start_session
 from node.web.tenancy import absolute_tenant_url, signed_in_here, tenant_route, tenant_url
 from shared.db import transaction
-from shared.errors import InvalidInput, TooManyAttempts
+from shared.errors import Conflict, Forbidden, InvalidInput, TooManyAttempts
 
 blp = Blueprint("account_pages", __name__)
 
@@ -175,3 +178,62 @@ def reset_password(tenant: Tenant, token: str) -> Any:
         return page(_too_short(), 400)
     flash(_("Your password has been changed. Sign in with the new one."), "success")
     return redirect(tenant_url("auth.login"), 303)
+
+
+# --- accounts (tenant administrators) ------------------------------------------------------------
+
+admin_blp = Blueprint("account_admin_pages", __name__)
+
+_CREATE_FIELDS = ("username", "display_name", "email", "password")
+
+
+def _accounts_page(visit: Visit, errors: dict[str, str] | None = None,
+                   status: int = 200) -> Any:
+    after = request.args.get("after", type=int)
+    accounts = services.list_accounts(visit.principal, after_id=after, limit=ACCOUNTS_PAGE + 1)
+    more = len(accounts) > ACCOUNTS_PAGE
+    values = request.form if request.method == "POST" else {}
+    return render_template("accounts/console.html", accounts=accounts[:ACCOUNTS_PAGE],
+                           next_after=accounts[ACCOUNTS_PAGE - 1].id if more else None,
+                           values=values, errors=errors or {}, me=visit.account.id), status
+
+
+ACCOUNTS_PAGE = 100
+
+
+@account_page(admin_blp, "/console/accounts", needs="tenant_admin", methods=("GET", "POST"))
+def accounts(visit: Visit) -> Any:
+    """Accounts of the tenant, and a new one (its roles are given on the roles page)."""
+    if request.method == "GET":
+        return _accounts_page(visit)
+    try:
+        data = load_form(AccountCreateSchema(), _CREATE_FIELDS)
+        with visit.writing():
+            account = services.create_account(visit.principal, **data)
+    except FormErrors as exc:
+        return _accounts_page(visit, exc.errors, 400)
+    except (InvalidInput, Conflict, Forbidden) as exc:
+        return _accounts_page(visit, field_errors(exc), 409 if isinstance(exc, Conflict)
+                              else 400)
+    flash(_("The account %(username)s has been created. Give it a role on the roles page.",
+            username=account.username), "success")
+    return redirect(visit.url("account_admin_pages.accounts"), 303)
+
+
+@account_page(admin_blp, "/console/accounts/<int:account_id>/active", needs="tenant_admin",
+              methods=("POST",))
+def account_active(visit: Visit, account_id: int) -> Any:
+    """Disable or enable an account (a disabled one cannot sign in or use its tokens)."""
+    active = request.form.get("active") == "1"
+    try:
+        with visit.writing():
+            account = services.set_account_active(visit.principal, account_id, is_active=active)
+    except Conflict:
+        flash(_("You cannot disable your own account."), "error")
+        return redirect(visit.url("account_admin_pages.accounts"), 303)
+    except Forbidden:
+        flash(_("This account holds roles stronger than yours."), "error")
+        return redirect(visit.url("account_admin_pages.accounts"), 303)
+    flash(_("%(username)s can sign in again.", username=account.username) if active
+          else _("%(username)s can no longer sign in.", username=account.username), "success")
+    return redirect(visit.url("account_admin_pages.accounts"), 303)

@@ -341,7 +341,8 @@ def console_links() -> list[dict[str, str]]:
              ("grant_pages.grants", _("Roles"), "admin"),
              ("audit_pages.audit_log", _("Audit log"), "admin"),
              ("tenant_pages.settings", _("Settings"), "tenant_admin"),
-             ("tenant_pages.administrators", _("Administrators"), "tenant_admin")]
+             ("tenant_pages.administrators", _("Administrators"), "tenant_admin"),
+             ("account_admin_pages.accounts", _("Accounts"), "tenant_admin")]
     return [{"url": tenant_url(endpoint), "label": label, "endpoint": endpoint}
             for endpoint, label, needs in items if NEEDS[needs](visit)]
 

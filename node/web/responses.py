@@ -1,26 +1,18 @@
-"""Readable HTML error pages and the headers every page is sent with."""
+"""Readable HTML error pages and the headers every page is sent with (the headers and the
+error page are shared with the hub: `shared.web.pages`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, g, render_template, request, session
+from flask import Response, current_app, g, request, session
 from flask_babel import gettext as _
 
 from node.settings import NodeSettings
-from node.web import i18n
+from shared.web.pages import finish_page as finish_any_page
+from shared.web.pages import page_error
 
-#: Pages load scripts, styles and images from this site only (htmx and ECharts are served
-#: from the node's own vendor route) and may not be framed.
-CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; "
-                           "base-uri 'none'; frame-ancestors 'none'")
-#: How long browsers and shared caches may keep an anonymous public page.
-PUBLIC_MAX_AGE = 300
-
-
-def page_error(status: int, message: str, headers: dict[str, str] | None = None) -> Any:
-    page = render_template("error.html", status=status, message=message)
-    return page, status, headers or {}
+__all__ = ["finish_page", "http_error_page", "page_error"]
 
 
 def http_error_page(status: int, _name: str) -> Any:
@@ -43,26 +35,7 @@ def _secure() -> bool:
 
 
 def finish_page(response: Response) -> Response:
-    """Security and cache headers of a page, and the language cookie.
-
-    A page is cached (by browsers and shared caches, for a few minutes) only when it is a
-    public site page, nobody is signed in and no cookie is being set; anything else (sign-in,
-    forms, errors) is `no-store`.
-    """
-    public = request.blueprint == "site"
-    headers = response.headers
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    # Account pages carry tokens in their URLs (reset links): never in a Referer header.
-    headers.setdefault("Referrer-Policy",
-                       "strict-origin-when-cross-origin" if public else "no-referrer")
-    i18n.remember_language(response, secure=_secure())
+    """The shared page headers; public (cacheable when anonymous) are the tenants' sites."""
     anonymous = "account_id" not in session and g.get("session_account") is None
-    if (public and anonymous and response.status_code == 200
-            and i18n.language_choice() is None and "Set-Cookie" not in headers):
-        headers.setdefault("Cache-Control", f"public, max-age={PUBLIC_MAX_AGE}")
-    else:
-        headers.setdefault("Cache-Control", "no-store")
-    response.vary.add("Cookie")
-    return response
+    return finish_any_page(response, public=request.blueprint == "site", anonymous=anonymous,
+                           secure=_secure())

@@ -151,3 +151,48 @@ def screenshot(page: Any, name: str) -> None:
     if os.environ.get("PARTYNET_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+# --- the hub's national portal (tests/browser/test_hub_portal.py) ------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveHub:
+    port: int
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture(scope="session")
+def live_hub(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
+    """A hub process with the portal tests' seeded network (tests/hub/web/seed.py)."""
+    port, folder = _free_port(), tmp_path_factory.mktemp("browser-hub")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    log_path = folder / "hub.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.hub.web.live_server", "--port", str(port),
+             "--folder", str(folder)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the hub exited: {log_path.read_text()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the hub did not get ready: {log_path.read_text()}")
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.3)
+        yield LiveHub(port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)

@@ -39,6 +39,7 @@ POLICY: dict[str, dict[str, Any]] = {
     "audit_pages.audit_log": {"ok": {"secretary", "admin"}},
     "tenant_pages.settings": {"ok": {"admin"}},
     "tenant_pages.administrators": {"ok": {"admin"}},
+    "account_admin_pages.accounts": {"ok": {"admin"}},
     "tenant_pages.brand_css": {"public": True},
 }
 

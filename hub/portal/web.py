@@ -1,0 +1,96 @@
+"""The portal's page machinery: languages (hub catalogs), layout helpers, headers, error pages.
+
+Languages, headers, the error page and vendor serving are the node's, shared through
+`shared.web.i18n` and `shared.web.pages`; this module adds the hub's catalogs and messages.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, current_app, url_for
+from flask_babel import format_date, format_datetime, format_number
+from flask_babel import gettext as _
+
+from hub.portal import labels
+from hub.settings import HubSettings
+from shared.web import i18n
+from shared.web.api import Api
+from shared.web.pages import finish_page, is_page, page_error
+
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+babel = i18n.PageBabel(TRANSLATIONS)
+
+
+def compile_catalogs() -> list[Path]:
+    """Compile the hub's catalogs whose `.mo` is missing or stale (as `make setup` does)."""
+    return i18n.compile_catalogs(TRANSLATIONS)
+
+
+@functools.cache
+def _static_version(folder: str, filename: str) -> str:
+    try:
+        with open(f"{folder}/{filename}", "rb") as file:
+            return hashlib.sha256(file.read()).hexdigest()[:10]
+    except OSError:
+        return "0"
+
+
+def static_url(filename: str) -> str:
+    """A static file's URL with a content version, so it can be cached for long."""
+    folder = current_app.static_folder or ""
+    return url_for("static", filename=filename, v=_static_version(folder, filename))
+
+
+def vendor_url(package: str, filename: str) -> str:
+    return url_for("vendor", package=package, filename=filename)
+
+
+def http_error_page(status: int, _name: str) -> Any:
+    """HTML for errors outside the API (the API answers problem+json)."""
+    messages = {
+        400: _("The request could not be understood."),
+        404: _("There is no page at this address."),
+        405: _("This page cannot be used this way."),
+        413: _("What you sent is too large."),
+        422: _("The request could not be understood."),
+        429: _("Too many requests. Wait a while and try again."),
+    }
+    return page_error(status, messages.get(status, _("Something went wrong on our side. "
+                                                     "Try again later.")))
+
+
+TEMPLATE_GLOBALS: dict[str, Any] = {
+    "static_url": static_url,
+    "vendor_url": vendor_url,
+    "language_links": i18n.language_links,
+    "html_lang": i18n.html_lang,
+    "current_language": i18n.current_language,
+    "format_date": format_date,
+    "format_datetime": format_datetime,
+    "format_number": format_number,
+    "kind_label": labels.kind,
+    "stage_label": labels.stage,
+    "metric_label": labels.metric,
+    "node_status_label": labels.node_status,
+    "level_label": labels.level,
+}
+
+
+def _finish(response: Response) -> Response:
+    if not is_page(response):
+        return response
+    settings: HubSettings = current_app.extensions["hub"]
+    # No accounts on the hub's pages yet: every page is public and anonymous.
+    return finish_page(response, public=True, anonymous=True, secure=not settings.debug)
+
+
+def init_app(app: Flask, api: Api) -> None:
+    i18n.init_app(app, babel)
+    app.jinja_env.globals.update(TEMPLATE_GLOBALS)
+    app.after_request(_finish)
+    api.html_error = http_error_page
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600
