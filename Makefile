@@ -22,9 +22,10 @@ node_modules/.package-lock.json: package.json
 
 setup: $(VENV)/.stamp-install node_modules/.package-lock.json
 	$(BIN)/pybabel -q compile -d node/translations
+	$(BIN)/pybabel -q compile -d hub/translations
 
 demo: setup
-	$(BIN)/partynet node demo
+	$(BIN)/partynet demo
 
 test: setup lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup

@@ -179,18 +179,45 @@ def run_gunicorn(app: Flask, *, host: str, port: int, workers: int,
 @click.option("--reset", is_flag=True, help="Delete the demo's database and secrets first.")
 @click.option("--no-serve", is_flag=True, help="Set up and seed, print the accounts, exit.")
 @click.option("--workers", default=2, type=int, show_default=True)
+@click.option("--tenant", "tenants", multiple=True, metavar="SLUG",
+              help="Seed this demo tenant (repeat; default: dadukou and jiulongpo; also "
+                   "tongguan).")
+@click.option("--small", is_flag=True, help="Smaller branches: a fast demo (tests).")
+@click.option("--node-id", default=None, help="NODE_NODE_ID (default: node-demo).")
+@click.option("--bus-url", default=None, help="NODE_BUS_URL, e.g. embedded:///abs/bus.sqlite3.")
+@click.option("--summary-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the tenants, accounts and URLs as JSON to this file.")
 def demo_command(host: str, port: int, instance: Path, reset: bool, no_serve: bool,
-                 workers: int) -> None:
+                 workers: int, tenants: tuple[str, ...], small: bool, node_id: str | None,
+                 bus_url: str | None, summary_file: Path | None) -> None:
     """Set up a demo node (SQLite, two tenants, realistic data) and serve it."""
+    import json
     import time
 
     from node import demo
 
+    unknown = [slug for slug in tenants if slug not in demo.ALL_TENANTS]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}: the demo tenants are "
+                                 f"{', '.join(demo.ALL_TENANTS)}", param_hint="--tenant")
+    specs = tuple(demo.ALL_TENANTS[slug] for slug in tenants) or demo.TENANTS
+    settings = {"NODE_SIGNING_KEY_FILE": str(instance.resolve() / "node-signing.key")}
+    if node_id:
+        settings["NODE_NODE_ID"] = node_id
+    if bus_url:
+        settings["NODE_BUS_URL"] = bus_url
     base_url = f"http://{host}:{port}"
-    os.environ.update(demo.prepare_instance(instance, base_url=base_url, reset=reset))
+    os.environ.update(demo.prepare_instance(instance, base_url=base_url, reset=reset,
+                                            settings=settings))
     app = make_app()
     started = time.monotonic()
-    summaries = demo.setup_database(instance, log=lambda line: click.echo(line, err=True))
+    summaries = demo.setup_database(instance, log=lambda line: click.echo(line, err=True),
+                                    tenants=specs, scale=0.2 if small else 1.0)
+    if summary_file is not None:
+        summary = demo.summary_json(app, summaries, base_url=base_url,
+                                    node_id=app.extensions["node"].node_id)
+        summary_file.write_text(json.dumps(summary, ensure_ascii=False, indent=1),
+                                encoding="utf-8")
     text = demo.banner(app, summaries, base_url=base_url, instance=instance,
                        seconds=time.monotonic() - started, serving=not no_serve)
     if no_serve:

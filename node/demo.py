@@ -28,6 +28,8 @@ from node.audit.recording import acting_as
 from node.auth.models import OAuthClient
 from node.auth.principal import Principal
 from node.auth.services import create_client
+from node.content.models import Article, ArticleKind, ArticleStatus, Visibility
+from node.content.services import create_article, publish_article
 from node.db import db
 from node.grants.models import Grant, Role
 from node.grants.services import create_grant
@@ -105,6 +107,24 @@ class TenantSpec:
     #: Keys of the orgs the committee administrator and the branch secretary administer.
     committee_key: str
     branch_key: str
+    #: The city (and province) in front of the district in addresses.
+    city: str = "重庆市"
+    #: Short name of the root organization (default: derived from `name`).
+    short_name: str | None = None
+    #: Published public articles and notices (they go to the hub's feed).
+    articles: tuple[ArticleSpec, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ArticleSpec:
+    """A published public item of the demo: the hub's feed and search show it."""
+
+    kind: ArticleKind
+    title: str
+    summary: str
+    body: str
+    #: Key of the publishing org (None: the tenant's root organization).
+    org_key: str | None = None
 
 
 _RETIRED_DESC = "按照就近就便原则组织离退休党员参加组织生活，定期开展走访慰问和政策宣讲。"
@@ -122,6 +142,30 @@ DADUKOU = TenantSpec(
                      "重庆渝兴物业管理有限公司", "大渡口区图书馆", "社区卫生服务中心"),
     joint_units=("重庆钢花印务有限公司", "重庆新山村物流有限公司", "重庆跃渝机电设备有限公司",
                  "重庆锦霞餐饮管理有限公司", "重庆双山建材有限公司"),
+    articles=(
+        ArticleSpec(
+            ArticleKind.article, "大渡口区“12371”党建信息平台实现党员分布式管理",
+            "区委组织部依托党建信息平台推进网上组织关系接转、网上组织生活和网上党费管理。",
+            "今年以来，大渡口区委组织部依托“12371”党建信息平台，把全区党组织和党员信息全部纳入"
+            "平台管理，实现组织关系网上接转、“三会一课”网上记录、党费网上收缴。平台按照"
+            "“谁主管、谁维护”的原则，由各基层党委负责本单位数据的及时更新，区委组织部定期"
+            "开展数据质量核查。下一步，全区将进一步深化基层党建信息化建设，推动党员教育管理"
+            "更加精准高效。"),
+        ArticleSpec(
+            ArticleKind.article, "钢花路社区党员认领网格服务岗",
+            "钢花路社区第一党支部组织党员亮身份、认领网格服务岗，参与社区治理和志愿服务。",
+            "在本月主题党日活动中，钢花路社区第一党支部组织在职党员和离退休党员认领网格"
+            "服务岗42个，围绕老旧小区改造、垃圾分类、独居老人关爱等开展志愿服务。支部书记"
+            "表示，将把党建引领基层治理落实到每一栋楼、每一户居民。",
+            org_key="ganghua-1"),
+        ArticleSpec(
+            ArticleKind.notice, "关于开展年度党员民主评议工作的通知",
+            "各基层党组织于本季度内完成党员民主评议，评议结果报区委组织部备案。",
+            "各基层党委（党工委）、党总支、党支部：根据党章和党内有关规定，现就开展年度党员"
+            "民主评议工作通知如下：一、评议对象为全体正式党员和预备党员；二、评议采取个人"
+            "自评、党员互评、民主测评和组织评定相结合的方式；三、评议结果请于季度末前报区委"
+            "组织部组织科备案。"),
+    ),
     committee_key="xinshancun",
     branch_key="ganghua-1",
     tree=(
@@ -206,6 +250,27 @@ JIULONGPO = TenantSpec(
                      "重庆龙湾物业服务有限公司", "九龙坡区文化馆", "社区卫生服务中心"),
     joint_units=("重庆坪山电子商务有限公司", "重庆西郊广告传媒有限公司", "重庆直港餐饮有限公司",
                  "重庆谢家湾文化发展有限公司", "重庆龙腾汽配有限公司"),
+    articles=(
+        ArticleSpec(
+            ArticleKind.article, "九龙坡区推行“党建+网格”治理模式",
+            "杨家坪街道在商圈和老旧小区设立党员先锋岗，以党建引领网格化治理。",
+            "杨家坪街道党工委将辖区划分为86个网格，每个网格由一名党员担任网格长，组织党员"
+            "参与矛盾纠纷调解、安全隐患排查和便民服务。今年以来，网格党员共走访居民3200余户，"
+            "协调解决群众急难愁盼问题260余件，基层党建与基层治理实现同频共振。",
+            org_key="yangjiaping"),
+        ArticleSpec(
+            ArticleKind.article, "直港大道社区党员参与老旧小区改造议事",
+            "直港大道社区第一党支部党员认领楼栋，组织居民协商老旧小区改造方案。",
+            "直港大道社区第一党支部组织党员逐楼栋召开议事会，听取居民对加装电梯、管网改造"
+            "和停车位规划的意见建议，形成改造方案报街道审定。党员带头签字、带头出资，带动"
+            "居民共同参与小区改造。",
+            org_key="zhigang-1"),
+        ArticleSpec(
+            ArticleKind.notice, "关于做好党费收缴工作的通知",
+            "请各党支部按月收缴党费，并通过党建信息平台及时登记。",
+            "各基层党组织：请严格按照党费收缴、使用和管理的有关规定，按月足额收缴党费，"
+            "在党建信息平台登记收缴情况，每季度末前完成上缴。流动党员可通过平台网上交纳党费。"),
+    ),
     committee_key="yangjiaping",
     branch_key="zhigang-1",
     tree=(
@@ -272,7 +337,87 @@ JIULONGPO = TenantSpec(
     ),
 )
 
+
+TONGLING = TenantSpec(
+    slug="tongguan",
+    name="中共铜陵市铜官区委员会",
+    short_name="铜官区委",
+    code_prefix="340705",
+    city="安徽省铜陵市",
+    district="铜官区",
+    description="铜官区委领导全区街道、机关和企业党组织，以“铜都先锋”党建品牌为抓手，"
+                "推动城市基层党建与社区治理、企业发展深度融合。",
+    roads=("长江西路", "义安大道", "石城路", "淮河路", "北京西路", "铜官大道", "人民路",
+           "杨家山路"),
+    community_units=("铜陵市人民医院", "铜陵市第一中学", "个体经营", "铜官区图书馆",
+                     "铜陵市安居物业服务有限公司", "社区卫生服务中心"),
+    joint_units=("铜陵铜都电子商务有限公司", "铜陵石城餐饮管理有限公司", "铜陵长江广告有限公司",
+                 "铜陵义安物流有限公司"),
+    committee_key="xinjian",
+    branch_key="changjiang-1",
+    articles=(
+        ArticleSpec(
+            ArticleKind.article, "铜官区打造“铜都先锋”城市基层党建品牌",
+            "铜官区以街道党工委为龙头、社区党委为主体，推动党建资源在网格中整合。",
+            "铜官区坚持把党的领导贯穿基层治理全过程，在全区社区推行“党建+网格+服务”模式，"
+            "组织机关党员到社区报到、认领服务项目。今年以来，全区党员到社区报到2100余人次，"
+            "开展志愿服务活动460余场，“铜都先锋”城市基层党建品牌影响力不断提升。",
+            org_key="xinjian"),
+        ArticleSpec(
+            ArticleKind.article, "长江社区党支部开展“党员进楼栋”活动",
+            "长江社区第一党支部党员走进楼栋，收集居民诉求，帮助解决生活难题。",
+            "长江社区第一党支部组织党员分组走进辖区楼栋，开展政策宣讲、安全检查和邻里"
+            "调解，收集居民诉求58条，已解决51条。支部将“党员进楼栋”作为主题党日的固定"
+            "内容，每月开展一次。",
+            org_key="changjiang-1"),
+        ArticleSpec(
+            ArticleKind.notice, "关于开展“三会一课”规范化建设的通知",
+            "各党支部对照清单规范“三会一课”，在党建信息平台如实记录组织生活。",
+            "各基层党组织：为进一步提高组织生活质量，区委组织部决定在全区开展“三会一课”"
+            "规范化建设。请各党支部对照规范清单，按时召开支部党员大会、支部委员会和党小组会，"
+            "按时上好党课，并在党建信息平台如实记录。"),
+    ),
+    tree=(
+        committee(
+            "中共铜陵市铜官区级机关工作委员会", short_name="区级机关工委",
+            children=(
+                branch("区委组织部机关党支部", "organ", 12, unit="中共铜陵市铜官区委组织部"),
+                branch("区人力资源和社会保障局机关党支部", "organ", 10,
+                       unit="铜陵市铜官区人力资源和社会保障局"),
+            )),
+        committee(
+            "中共铜陵市铜官区新建街道工作委员会", short_name="新建街道党工委", key="xinjian",
+            description="以网格化方式联系服务辖区党员和群众，组织在职党员到社区报到。",
+            children=(
+                branch("新建街道机关党支部", "organ", 12, unit="铜官区新建街道办事处"),
+                committee(
+                    "中共新建街道长江社区委员会", short_name="长江社区党委", village=True,
+                    children=(
+                        branch("长江社区第一党支部", "community", 20,
+                               "第一党小组", "第二党小组", village=True, key="changjiang-1",
+                               description="党员认领楼栋，每月开展“党员进楼栋”主题党日。"),
+                        branch("长江社区离退休党支部", "retired", 18, village=True,
+                               description=_RETIRED_DESC),
+                    )),
+                joint_branch("新建街道非公企业联合党支部", 8,
+                             description="覆盖辖区4家小微企业的党员，每月集中开展组织生活。"),
+            )),
+        committee(
+            "中共铜陵有色金属冶炼有限公司委员会", short_name="有色冶炼党委",
+            description="坚持党建引领安全生产和技术攻关，设冶炼车间党支部和离退休党支部。",
+            children=(
+                branch("冶炼车间党支部", "enterprise", 22, "甲班党小组", "乙班党小组",
+                       unit="铜陵有色金属冶炼有限公司冶炼车间"),
+                branch("有色冶炼离退休党支部", "retired", 16,
+                       unit="铜陵有色金属冶炼有限公司", description=_RETIRED_DESC),
+            )),
+    ),
+)
+
+#: The tenants of the node-only demo (`partynet node demo`).
 TENANTS: tuple[TenantSpec, ...] = (DADUKOU, JIULONGPO)
+#: Every demo tenant, by slug (the demo network puts Tongling on a second node).
+ALL_TENANTS: dict[str, TenantSpec] = {t.slug: t for t in (DADUKOU, JIULONGPO, TONGLING)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -491,7 +636,7 @@ class Planner:
             education=_plausible(self.weighted(_EDUCATION[profile]), born, self.today),
             stages=stages,
             phone=f"1{rng.choice('35789')}{rng.randrange(10**9):09d}",
-            address=f"重庆市{self.spec.district}{street}{rng.choice(self.spec.roads)}"
+            address=f"{self.spec.city}{self.spec.district}{street}{rng.choice(self.spec.roads)}"
                     f"{rng.randint(1, 260)}号{rng.randint(1, 12)}栋{rng.randint(1, 4)}单元"
                     f"{rng.randint(1, 32)}-{rng.randint(1, 8)}",
             work_unit=(f"（退休）{unit or '原单位'}" if profile == "retired" else work_unit),
@@ -541,19 +686,36 @@ def _street(spec: TenantSpec, path: tuple[int, ...]) -> str:
     return top.removesuffix("党工委").removesuffix("党委") if "街道" in top or "镇" in top else ""
 
 
-def plan_tenant(spec: TenantSpec, rng: random.Random, today: dt.date) -> list[BranchPlan]:
-    """Every branch's people, officers and party-group leaders; no database needed."""
+#: Fewest people in a branch of a scaled-down (`small`) demo, and the size of the branch of
+#: the secretary and member accounts there (a secretary, group leaders, a plain member).
+_MIN_SCALED_SIZE = 5
+_ACCOUNTS_BRANCH_SCALED_SIZE = 14
+
+
+def plan_tenant(spec: TenantSpec, rng: random.Random, today: dt.date, *, scale: float = 1.0
+                ) -> list[BranchPlan]:
+    """Every branch's people, officers and party-group leaders; no database needed.
+
+    `scale` below 1 shrinks every branch (to at least 5 people; 14 for the branch of the
+    secretary and member accounts): a small, fast demo for tests.
+    """
     planner = Planner(spec, rng, today)
     plans: list[BranchPlan] = []
     for path, org in _walk(spec.tree):
         if org.profile is None:
             continue
-        stages = [Stage.full] * org.size
+        if scale >= 1:
+            size = org.size
+        elif org.key == spec.branch_key:
+            size = min(org.size, _ACCOUNTS_BRANCH_SCALED_SIZE)
+        else:
+            size = max(_MIN_SCALED_SIZE, round(org.size * scale))
+        stages = [Stage.full] * size
         if org.profile != "retired":
-            pipeline = max(1, round(org.size * _PIPELINE_SHARE))
+            pipeline = max(1, round(size * _PIPELINE_SHARE))
             offset = rng.randrange(len(_PIPELINE))
             for i in range(pipeline):
-                stages[org.size - 1 - i] = _PIPELINE[(offset + i) % len(_PIPELINE)]
+                stages[size - 1 - i] = _PIPELINE[(offset + i) % len(_PIPELINE)]
             rng.shuffle(stages)
         people = [planner.person(stage, org.profile, org.unit, _street(spec, path))
                   for stage in stages]
@@ -655,11 +817,16 @@ class TenantSummary:
     accounts: list[DemoAccount]
     client_id: str | None = None
     client_secret: str | None = None  # known when created now, or kept by the instance
+    #: Published public articles and notices: what the hub's feed holds of the tenant.
+    public_articles: int = 0
 
 
 def seed(today: dt.date | None = None, *, log: Callable[[str], None] = lambda _: None,
-         tenants: tuple[TenantSpec, ...] = TENANTS) -> list[TenantSummary]:
-    """Create each demo tenant that does not exist yet (one transaction each), then describe."""
+         tenants: tuple[TenantSpec, ...] = TENANTS, scale: float = 1.0) -> list[TenantSummary]:
+    """Create each demo tenant that does not exist yet (one transaction each), then describe.
+
+    `scale` < 1 seeds smaller branches (see `plan_tenant`); the articles are the same.
+    """
     today = today or dt.date.today()
     summaries = []
     for spec in tenants:
@@ -668,7 +835,7 @@ def seed(today: dt.date | None = None, *, log: Callable[[str], None] = lambda _:
         if exists is None:
             log(f"seeding {spec.slug} ({spec.name}) ...")
             rng = random.Random(f"{RANDOM_SEED}:{spec.slug}")
-            plans = plan_tenant(spec, rng, today)
+            plans = plan_tenant(spec, rng, today, scale=scale)
             with acting_as("demo"), transaction(db):
                 secret = _write_tenant(spec, plans, today)
             summaries.append(dataclasses.replace(describe(spec, created=True),
@@ -690,7 +857,8 @@ def _write_tenant(spec: TenantSpec, plans: list[BranchPlan], today: dt.date) -> 
         root = root_org(tenant)
         update_org(principal, root, {"description": spec.description,
                                      "public_description": spec.description,
-                                     "short_name": spec.name.removeprefix("中共重庆市")
+                                     "short_name": spec.short_name
+                                     or spec.name.removeprefix("中共重庆市")
                                      .replace("委员会", "委"),
                                      "founded_on": dt.date(1950, 1, 1)})
         orgs = _write_orgs(principal, spec, root, today)
@@ -700,7 +868,19 @@ def _write_tenant(spec: TenantSpec, plans: list[BranchPlan], today: dt.date) -> 
             _write_officers(principal, plan, org, people, orgs)
         _write_committee_officers(principal, spec, root, orgs, plans, members, today)
         _write_accounts(principal, spec, root, orgs, plans, members)
+        _write_articles(principal, spec, tenant, root, orgs)
         return _write_api_client(principal, tenant, root)
+
+
+def _write_articles(principal: Principal, spec: TenantSpec, tenant: Tenant, root: Org,
+                    orgs: dict[tuple[int, ...], Org]) -> None:
+    """Publish the tenant's public items: each is queued for the hub's feed (the outbox)."""
+    for item in spec.articles:
+        org = orgs[_key_path(spec, item.org_key)] if item.org_key else root
+        article = create_article(principal, {
+            "org_id": org.id, "kind": item.kind, "title": item.title, "summary": item.summary,
+            "body": item.body, "visibility": Visibility.public})
+        publish_article(principal, article, tenant)
 
 
 def _write_api_client(principal: Principal, tenant: Tenant, root: Org) -> str:
@@ -863,6 +1043,9 @@ def describe(spec: TenantSpec, *, created: bool = False) -> TenantSummary:
                                          .group_by(Member.stage)).all())
         statuses = dict(db.session.execute(sa.select(Member.status, count)
                                            .group_by(Member.status)).all())
+        public_articles = db.session.scalar(sa.select(count).select_from(Article).where(
+            Article.status == ArticleStatus.published,
+            Article.visibility == Visibility.public)) or 0
         client_id = db.session.scalar(sa.select(OAuthClient.client_id).where(
             OAuthClient.tenant_id == tenant.id, OAuthClient.name == DEMO_CLIENT_NAME))
         accounts = []
@@ -885,7 +1068,7 @@ def describe(spec: TenantSpec, *, created: bool = False) -> TenantSummary:
         members=sum(stages.values()),
         stages={Stage(k).value: v for k, v in stages.items()},
         statuses={Status(k).value: v for k, v in statuses.items()}, accounts=accounts,
-        client_id=client_id)
+        client_id=client_id, public_articles=public_articles)
 
 
 # --------------------------------------------------------------------------- the instance
@@ -929,9 +1112,12 @@ def _env_text(instance: Path, base_url: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def prepare_instance(instance: Path, *, base_url: str, reset: bool = False) -> dict[str, str]:
+def prepare_instance(instance: Path, *, base_url: str, reset: bool = False,
+                     settings: dict[str, str] | None = None) -> dict[str, str]:
     """Create the instance folder and its env file once; later runs keep the secrets.
 
+    `settings` (NODE_* names) are written on every run, like the base URL: what the caller
+    decides (the demo network's node id, bus and signing key), not secrets.
     `reset` deletes only what the demo made (env file and database), never the folder itself,
     so a mistyped `--instance` cannot wipe unrelated files.
     """
@@ -944,20 +1130,22 @@ def prepare_instance(instance: Path, *, base_url: str, reset: bool = False) -> d
     if not env_file.exists():
         env_file.write_text(_env_text(instance, base_url), encoding="utf-8")
         env_file.chmod(0o600)
-    else:  # the secrets stay; the URL follows --host and --port
-        lines = [f"NODE_BASE_URL={base_url}" if line.startswith("NODE_BASE_URL=") else line
-                 for line in env_file.read_text(encoding="utf-8").splitlines()]
-        env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    chosen = {"NODE_BASE_URL": base_url, **(settings or {})}
+    lines = [line for line in env_file.read_text(encoding="utf-8").splitlines()
+             if line.partition("=")[0].strip() not in chosen]
+    lines += [f"{key}={value}" for key, value in chosen.items()]
+    env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return read_env_file(env_file)
 
 
-def setup_database(instance: Path, log: Callable[[str], None] = lambda _: None
+def setup_database(instance: Path, log: Callable[[str], None] = lambda _: None, *,
+                   tenants: tuple[TenantSpec, ...] = TENANTS, scale: float = 1.0
                    ) -> list[TenantSummary]:
     """Migrate to head, seed what is missing, remember the API client secrets."""
     assert db.engine is not None
     migrate.upgrade(db.engine)
     try:
-        summaries = seed(log=log)
+        summaries = seed(log=log, tenants=tenants, scale=scale)
     finally:
         db.session.remove()
     return _remember_client_secrets(instance.resolve() / CLIENTS_FILE, summaries)
@@ -977,6 +1165,18 @@ def _remember_client_secrets(path: Path, summaries: list[TenantSummary]
     path.chmod(0o600)
     return [dataclasses.replace(s, client_secret=known.get(s.client_id or ""))
             for s in summaries]
+
+
+def summary_json(app: Flask, summaries: list[TenantSummary], *, base_url: str,
+                 node_id: str) -> dict[str, Any]:
+    """What the demo network's launcher prints and waits for (`--summary-file`)."""
+    return {"node_id": node_id, "base_url": base_url, "password": DEMO_PASSWORD, "tenants": [
+        {"slug": s.slug, "name": s.name, "code_prefix": s.code_prefix, "orgs": s.orgs,
+         "members": s.members, "public_articles": s.public_articles, "created": s.created,
+         "login_path": login_path(app, s.slug),
+         "accounts": [{"username": a.username, "role": a.role.value, "org_name": a.org_name,
+                       "member_name": a.member_name} for a in s.accounts]}
+        for s in summaries]}
 
 
 def login_path(app: Flask, slug: str) -> str | None:

@@ -1,7 +1,8 @@
-"""The `partynet` command: `partynet node ...` and `partynet hub ...`.
+"""The `partynet` command: `partynet node ...`, `partynet hub ...` and `partynet demo`.
 
 App command groups are imported lazily by name, so `shared` depends on neither app and each
-command only loads what it runs.
+command only loads what it runs. `partynet demo` (shared.demo) runs both apps' commands as
+child processes: the demo network on one machine.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import click
 
-APPS = {"node": "node.cli:cli", "hub": "hub.cli:cli"}
+APPS = {"node": "node.cli:cli", "hub": "hub.cli:cli", "demo": "shared.demo:demo_command"}
 
 
 class LazyGroup(click.Group):

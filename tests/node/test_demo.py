@@ -19,10 +19,12 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from federation.delivery.models import OutboxMessage
 from node import demo
 from node.accounts.models import Account
 from node.accounts.services import authenticate, load_principal, verify_password
 from node.auth.models import OAuthClient
+from node.content.models import Article, ArticleStatus, Visibility
 from node.db import db
 from node.grants.models import Role
 from node.members.identity import identity
@@ -49,6 +51,7 @@ def test_seeded_demo_data(session):
     _every_branch_with_a_current_secretary_from_its_members(summaries)
     _demo_accounts_sign_in_with_the_printed_password_and_hold_their_grants(summaries)
     _each_tenant_with_an_api_client_acting_as_a_member_administrator(summaries)
+    _public_articles_published_and_queued_for_the_hub(summaries)
     _seeding_again_reuses_the_data(summaries)
 
 
@@ -220,6 +223,22 @@ def _each_tenant_with_an_api_client_acting_as_a_member_administrator(summaries):
             assert load_principal(service).grants == ((Role.org_admin, tenant.code_prefix),)
 
 
+def _public_articles_published_and_queued_for_the_hub(summaries):
+    for summary in summaries:
+        spec = demo.ALL_TENANTS[summary.slug]
+        assert summary.public_articles == len(spec.articles) >= 3
+        with tenant_context(_tenant(summary.slug).id):
+            titles = db.session.scalars(sa.select(Article.title).where(
+                Article.status == ArticleStatus.published,
+                Article.visibility == Visibility.public, Article.on_hub.is_(True))).all()
+        assert sorted(titles) == sorted(a.title for a in spec.articles)
+        assert any("党建" in a.title + a.summary + a.body for a in spec.articles)
+    queued = db.session.execute(sa.select(OutboxMessage.tenant, sa.func.count()).where(
+        OutboxMessage.type == "partynet.content.published.v1")
+        .group_by(OutboxMessage.tenant)).all()
+    assert dict(queued) == {s.slug: s.public_articles for s in summaries}
+
+
 def _seeding_again_reuses_the_data(summaries):
     again = demo.seed()
     assert [s.created for s in again] == [False, False]
@@ -230,6 +249,20 @@ def _seeding_again_reuses_the_data(summaries):
     with all_tenants():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Tenant).where(
             Tenant.slug.in_(["dadukou", "jiulongpo"]))) == 2
+
+
+def test_a_small_tongling_tenant_for_the_demo_network(session):
+    """The second node's tenant, scaled down (`--small`): Anhui addresses and national IDs."""
+    [summary] = demo.seed(tenants=(demo.TONGLING,), scale=0.2)
+    assert (summary.slug, summary.code_prefix, summary.name) == (
+        "tongguan", "340705", "中共铜陵市铜官区委员会")
+    assert summary.created and 30 <= summary.members <= 80 and summary.orgs >= 12
+    assert [a.username for a in summary.accounts] == [a.username for a in demo.ACCOUNTS]
+    with tenant_context(_tenant("tongguan").id):
+        members = db.session.scalars(sa.select(Member)).all()
+        assert all(m.address.startswith("安徽省铜陵市铜官区") for m in members)
+        assert all(identity().cipher.decrypt(m.national_id_cipher).startswith("340705")
+                   for m in members)
 
 
 def test_the_plan_is_deterministic_for_a_given_day():
