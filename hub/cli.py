@@ -16,7 +16,7 @@ from hub.feed.cli import feed_group
 from hub.nodes.cli import node_group, token_group
 from hub.settings import HubSettings
 from shared.settings import SettingsError
-from shared.web.commands import fail_on_domain_error, load_env_file
+from shared.web.commands import db_commands, fail_on_domain_error, load_env_file
 from shared.web.commands import run_gunicorn as serve_app
 
 
@@ -44,44 +44,7 @@ def keygen() -> None:
     click.echo(f"HUB_SECRET_KEY={secrets.token_urlsafe(32)}")
 
 
-@cli.group("db")
-def db_group() -> None:
-    """Database schema (Alembic, the hub's own migration tree)."""
-
-
-@db_group.command("upgrade")
-@click.argument("revision", default="head")
-def db_upgrade(revision: str) -> None:
-    """Apply migrations up to REVISION (default: head)."""
-    make_app()
-    assert db.engine is not None
-    migrate.upgrade(db.engine, revision)
-    click.echo(f"database at {revision}")
-
-
-@db_group.command("check")
-def db_check() -> None:
-    """Fail if the models and the migrations disagree (alembic check)."""
-    from alembic import command
-
-    make_app()
-    assert db.engine is not None
-    with db.engine.connect() as connection:
-        command.check(migrate.alembic_config(connection=connection))
-    click.echo("models and migrations agree")
-
-
-@db_group.command("revision")
-@click.option("-m", "--message", required=True, help="Imperative slug, e.g. 'add node notes'.")
-def db_revision(message: str) -> None:
-    """Autogenerate a migration from the models (developers)."""
-    from alembic import command
-
-    make_app()
-    assert db.engine is not None
-    with db.engine.connect() as connection:
-        config = migrate.alembic_config(connection=connection)
-        command.revision(config, message=message, autogenerate=True)
+cli.add_command(db_commands(app="hub", load_app=lambda: make_app(), db=db, tree=migrate.TREE))
 
 
 @cli.command("serve")

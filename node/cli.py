@@ -20,7 +20,7 @@ from node.stats.cli import stats_group
 from shared.db import transaction
 from shared.identity import generate_key_b64
 from shared.settings import SettingsError
-from shared.web.commands import fail_on_domain_error, load_env_file
+from shared.web.commands import db_commands, fail_on_domain_error, load_env_file
 from shared.web.commands import run_gunicorn as serve_app
 
 
@@ -50,44 +50,7 @@ def keygen() -> None:
     click.echo(f"NODE_IDENTITY_HASH_KEY={secrets.token_urlsafe(32)}")
 
 
-@cli.group("db")
-def db_group() -> None:
-    """Database schema (Alembic, the node's own migration tree)."""
-
-
-@db_group.command("upgrade")
-@click.argument("revision", default="head")
-def db_upgrade(revision: str) -> None:
-    """Apply migrations up to REVISION (default: head)."""
-    make_app()
-    assert db.engine is not None
-    migrate.upgrade(db.engine, revision)
-    click.echo(f"database at {revision}")
-
-
-@db_group.command("check")
-def db_check() -> None:
-    """Fail if the models and the migrations disagree (alembic check)."""
-    from alembic import command
-
-    make_app()
-    assert db.engine is not None
-    with db.engine.connect() as connection:
-        command.check(migrate.alembic_config(connection=connection))
-    click.echo("models and migrations agree")
-
-
-@db_group.command("revision")
-@click.option("-m", "--message", required=True, help="Imperative slug, e.g. 'add member photo'.")
-def db_revision(message: str) -> None:
-    """Autogenerate a migration from the models (developers)."""
-    from alembic import command
-
-    make_app()
-    assert db.engine is not None
-    with db.engine.connect() as connection:
-        config = migrate.alembic_config(connection=connection)
-        command.revision(config, message=message, autogenerate=True)
+cli.add_command(db_commands(app="node", load_app=lambda: make_app(), db=db, tree=migrate.TREE))
 
 
 @cli.group("tenant")

@@ -12,6 +12,8 @@ from typing import Any
 import click
 from flask import Flask
 
+from shared.db.migrations import MigrationTree
+from shared.db.session import Database
 from shared.errors import DomainError
 
 
@@ -62,3 +64,45 @@ def run_gunicorn(app: Flask, *, host: str, port: int, workers: int,
             return app
 
     _Server().run()
+
+
+def db_commands(*, app: str, load_app: Callable[[], Any], db: Database,
+                tree: MigrationTree) -> click.Group:
+    """`partynet <app> db upgrade|check|revision`: the app's own migration tree."""
+
+    @click.group("db", help=f"Database schema (Alembic, the {app}'s own migration tree).")
+    def group() -> None:
+        pass
+
+    def engine() -> Any:
+        load_app()
+        assert db.engine is not None
+        return db.engine
+
+    @group.command("upgrade")
+    @click.argument("revision", default="head")
+    def upgrade(revision: str) -> None:
+        """Apply migrations up to REVISION (default: head)."""
+        tree.upgrade(engine(), revision)
+        click.echo(f"database at {revision}")
+
+    @group.command("check")
+    def check() -> None:
+        """Fail if the models and the migrations disagree (alembic check)."""
+        from alembic import command
+
+        with engine().connect() as connection:
+            command.check(tree.config(connection=connection))
+        click.echo("models and migrations agree")
+
+    @group.command("revision")
+    @click.option("-m", "--message", required=True, help="Imperative slug, e.g. 'add notes'.")
+    def revision(message: str) -> None:
+        """Autogenerate a migration from the models (developers)."""
+        from alembic import command
+
+        with engine().connect() as connection:
+            command.revision(tree.config(connection=connection), message=message,
+                             autogenerate=True)
+
+    return group
