@@ -6,12 +6,10 @@ Languages, headers, the error page and vendor serving are the node's, shared thr
 
 from __future__ import annotations
 
-import functools
-import hashlib
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app, url_for
+from flask import Flask, Response, current_app
 from flask_babel import format_date, format_datetime, format_number
 from flask_babel import gettext as _
 
@@ -19,7 +17,7 @@ from hub.portal import labels
 from hub.settings import HubSettings
 from shared.web import i18n
 from shared.web.api import Api
-from shared.web.pages import finish_page, is_page, page_error
+from shared.web.pages import finish_page, is_page, page_error, static_url, vendor_url
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 babel = i18n.PageBabel(TRANSLATIONS)
@@ -28,25 +26,6 @@ babel = i18n.PageBabel(TRANSLATIONS)
 def compile_catalogs() -> list[Path]:
     """Compile the hub's catalogs whose `.mo` is missing or stale (as `make setup` does)."""
     return i18n.compile_catalogs(TRANSLATIONS)
-
-
-@functools.cache
-def _static_version(folder: str, filename: str) -> str:
-    try:
-        with open(f"{folder}/{filename}", "rb") as file:
-            return hashlib.sha256(file.read()).hexdigest()[:10]
-    except OSError:
-        return "0"
-
-
-def static_url(filename: str) -> str:
-    """A static file's URL with a content version, so it can be cached for long."""
-    folder = current_app.static_folder or ""
-    return url_for("static", filename=filename, v=_static_version(folder, filename))
-
-
-def vendor_url(package: str, filename: str) -> str:
-    return url_for("vendor", package=package, filename=filename)
 
 
 def http_error_page(status: int, _name: str) -> Any:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import hashlib
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request, url_for
+from flask import Flask, Response, g, request
 from flask_babel import format_date, format_datetime, format_number
 
 from node.web import console, i18n, labels
@@ -15,26 +13,7 @@ from node.web.responses import finish_page, http_error_page
 from node.web.session import csrf_token
 from node.web.tenancy import signed_in_here, tenant_url
 from shared.web.api import Api
-
-
-@functools.cache
-def _static_version(folder: str, filename: str) -> str:
-    try:
-        with open(f"{folder}/{filename}", "rb") as file:
-            return hashlib.sha256(file.read()).hexdigest()[:10]
-    except OSError:
-        return "0"
-
-
-def static_url(filename: str) -> str:
-    """A static file's URL with a content version, so it can be cached for long."""
-    folder = current_app.static_folder or ""
-    return url_for("static", filename=filename, v=_static_version(folder, filename))
-
-
-def vendor_url(package: str, filename: str) -> str:
-    return url_for("vendor", package=package, filename=filename)
-
+from shared.web.pages import static_url, vendor_url
 
 #: Functions every template may call (globals, so imported macros see them too).
 TEMPLATE_GLOBALS: dict[str, Any] = {

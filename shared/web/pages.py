@@ -3,10 +3,21 @@ the front-end packages served from the npm registry's install (never a CDN)."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, abort, render_template, request, send_from_directory
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 
 from shared.web import i18n
 
@@ -68,3 +79,23 @@ def serve_vendor(app: Flask, vendor_dir: str | Path) -> None:
         if package not in packages:
             abort(404)
         return send_from_directory(packages[package], filename, max_age=86400)
+
+
+@functools.cache
+def _static_version(folder: str, filename: str) -> str:
+    try:
+        with open(f"{folder}/{filename}", "rb") as file:
+            return hashlib.sha256(file.read()).hexdigest()[:10]
+    except OSError:
+        return "0"
+
+
+def static_url(filename: str) -> str:
+    """A static file's URL with a content version, so it can be cached for long."""
+    folder = current_app.static_folder or ""
+    return url_for("static", filename=filename, v=_static_version(folder, filename))
+
+
+def vendor_url(package: str, filename: str) -> str:
+    """A file of a front-end package installed from the registry (see `serve_vendor`)."""
+    return url_for("vendor", package=package, filename=filename)
