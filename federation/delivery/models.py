@@ -15,6 +15,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db.base import NAMING_CONVENTION, TYPE_ANNOTATION_MAP, utcnow
 
+#: "Due since always": the first send of a message never waits.
+DUE_AT_ONCE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
 _party = sa.String(128)
 _message_id = sa.String(36)
 _type = sa.String(128)
@@ -45,7 +48,8 @@ class OutboxMessage(FederationModel):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(default=0)
     sent_at: Mapped[dt.datetime | None]
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: New rows are due at once, whatever clock the relay runs on.
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=DUE_AT_ONCE)
     last_error: Mapped[str | None] = mapped_column(sa.String(500))
 
     __table_args__ = (

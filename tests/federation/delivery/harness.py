@@ -22,7 +22,9 @@ from federation.transport import Bus
 from shared.db.session import Database, transaction
 
 PING = "partynet.bus.ping.v1"
-EPOCH = dt.datetime(2026, 11, 21, 8, 0, tzinfo=dt.UTC)
+#: The tests' clock starts at the real time: outbox rows are stamped by the database defaults
+#: (real time), and a fixed date would make them "not yet due" once the wall clock passed it.
+EPOCH = dt.datetime.now(dt.UTC).replace(microsecond=0)
 KEY_LIFE = dt.timedelta(days=365)
 
 
