@@ -13,9 +13,19 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request
 from flask_babel import gettext as _
 
+from node.grants.models import Role
+from node.members.services import MemberFilter, list_members
 from node.orgs import services
-from node.orgs.models import Org
-from node.orgs.schemas import OrgCreateSchema, OrgDissolveSchema, OrgMoveSchema, OrgUpdateSchema
+from node.orgs.models import OfficerPosition, Org
+from node.orgs.schemas import (
+    OfficerCreateSchema,
+    OfficerEndSchema,
+    OrgCreateSchema,
+    OrgDissolveSchema,
+    OrgMoveSchema,
+    OrgUpdateSchema,
+)
+from node.web import labels
 from node.web.console import (
     FormErrors,
     Visit,
@@ -73,9 +83,14 @@ def _detail_page(visit: Visit, org: Org, errors: dict[str, dict[str, str]] | Non
                    if org.kind in services.ALLOWED_CHILDREN[o.kind]
                    and not o.code.startswith(org.code) and o.id != org.parent_id
                    and services.may_change_structure(visit.principal, o)]
+    may_staff = visit.principal.can(Role.org_admin, org.code) and org.dissolved_on is None
+    members = (list_members(visit.principal, MemberFilter(org_id=org.id, subtree=False),
+                            after=None, limit=500) if may_staff else [])
     return render_template(
         "orgs/detail.html", org=org, parent=parent, children=children,
-        officers=services.list_officers(org, current_only=True),
+        officers=services.list_officers(org, current_only=True), may_staff=may_staff,
+        member_options=[(m["id"], m["name"]) for m in members],
+        position_options=[(p.value, labels.officer_position(p)) for p in OfficerPosition],
         warnings=services.org_warnings(org, visit.tenant), may_change=may_change,
         parents=parents, errors=errors or {},
         form=request.form if request.method == "POST" else {},
@@ -188,3 +203,23 @@ def dissolve(visit: Visit, org_id: int) -> Any:
                    lambda org, data: services.dissolve_org(visit.principal, org, **data),
                    _("The organization has been dissolved."))
 
+
+
+OFFICER_FIELDS = ("position", "member_id", "name", "term_start")
+
+
+@account_page(blp, "/console/orgs/<int:org_id>/officers", needs="console", methods=("POST",))
+def add_officer(visit: Visit, org_id: int) -> Any:
+    """Record an officer (a member of the organization, or a name) from a date."""
+    return _change(visit, org_id, "officer", OfficerCreateSchema(), OFFICER_FIELDS,
+                   lambda org, data: services.add_officer(visit.principal, org, data),
+                   _("The officer has been recorded."))
+
+
+@account_page(blp, "/console/orgs/<int:org_id>/officers/<int:officer_id>/end",
+              needs="console", methods=("POST",))
+def end_officer_term(visit: Visit, org_id: int, officer_id: int) -> Any:
+    return _change(visit, org_id, f"end-{officer_id}", OfficerEndSchema(), ("term_end",),
+                   lambda org, data: services.end_officer_term(visit.principal, org,
+                                                               officer_id, **data),
+                   _("The term has been ended."))
