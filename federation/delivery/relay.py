@@ -88,6 +88,8 @@ class Relay:
         now = self.clock()
         with transaction(self.party.db) as session:
             plan = self._plan(session, now)
+        if not plan.items and not plan.deferred:
+            return 0  # an idle round: no second transaction (on SQLite, no write lock)
         result = self._publish(plan.items, now)
         with transaction(self.party.db) as session:
             self._record(session, plan, result, now)

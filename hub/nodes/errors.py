@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import Conflict, DomainError
+from shared.errors import Conflict, DomainError, Forbidden
 
 
 class EnrollmentRefused(DomainError):
@@ -34,8 +34,7 @@ class TokenForAnotherNode(EnrollmentRefused):
     title = "Enrollment token issued for another node"
 
 
-class PrefixNotAllowed(DomainError):
-    status = 403
+class PrefixNotAllowed(Forbidden):
     code = "prefix-not-allowed"
     title = "Code prefix not allowed by the enrollment token"
 

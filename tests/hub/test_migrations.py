@@ -10,7 +10,7 @@ from federation.delivery.models import FederationModel
 from hub import migrate
 from hub.db import HubModel
 from shared.db.session import make_engine
-from shared.testing.backends import create_pg_database, drop_pg_database
+from shared.testing.migrations import empty_database, roundtrip
 
 
 def test_single_head():
@@ -18,39 +18,18 @@ def test_single_head():
     assert len(heads) == 1
 
 
-def _roundtrip(url: str) -> None:
-    engine = make_engine(url)
-    try:
-        migrate.upgrade(engine)
-        with engine.connect() as connection:
-            # alembic check: the models and the migrations describe the same schema
-            command.check(migrate.alembic_config(connection=connection))
-            assert migrate.current_revision(connection) == migrate.head_revision()
-        with engine.begin() as connection:
-            command.downgrade(migrate.alembic_config(connection=connection), "-1")
-        with engine.connect() as connection:
-            assert migrate.current_revision(connection) != migrate.head_revision()
-        migrate.upgrade(engine)
-        with engine.connect() as connection:
-            tables = set(engine.dialect.get_table_names(connection))
-            version = connection.execute(sa.text(
-                "SELECT version FROM hub_directory_state WHERE id = 1")).scalar_one()
-        assert set(HubModel.metadata.tables) | set(FederationModel.metadata.tables) <= tables
-        assert version == 0  # the directory's one state row comes with the schema
-    finally:
-        engine.dispose()
-
-
 def test_upgrade_check_downgrade_on_the_test_backend(backend, tmp_path):
-    if backend == "sqlite":
-        _roundtrip(f"sqlite:///{tmp_path / 'm.db'}")
-    else:
-        name = f"partynet_hub_migrations_{tmp_path.name[-12:].replace('-', '_')}"
-        url = create_pg_database(name)
+    with empty_database(backend, tmp_path) as url:
+        tables = roundtrip(migrate.TREE, url)
+        engine = make_engine(url)
         try:
-            _roundtrip(url)
+            with engine.connect() as connection:
+                version = connection.execute(sa.text(
+                    "SELECT version FROM hub_directory_state WHERE id = 1")).scalar_one()
         finally:
-            drop_pg_database(name)
+            engine.dispose()
+    assert set(HubModel.metadata.tables) | set(FederationModel.metadata.tables) <= tables
+    assert version == 0  # the directory's one state row comes with the schema
 
 
 def test_readyz_is_unavailable_until_the_schema_is_at_head(tmp_path, hub_settings_factory,

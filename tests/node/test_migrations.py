@@ -5,10 +5,11 @@ from __future__ import annotations
 from alembic import command
 from alembic.script import ScriptDirectory
 
+from federation.delivery.models import FederationModel
 from node import migrate
 from node.db import NodeModel
 from shared.db.session import make_engine
-from shared.testing.backends import create_pg_database, drop_pg_database
+from shared.testing.migrations import empty_database, roundtrip
 
 
 def test_single_head():
@@ -16,37 +17,10 @@ def test_single_head():
     assert len(heads) == 1
 
 
-def _roundtrip(url: str) -> None:
-    engine = make_engine(url)
-    try:
-        migrate.upgrade(engine)
-        with engine.connect() as connection:
-            # alembic check: the models and the migrations describe the same schema
-            command.check(migrate.alembic_config(connection=connection))
-            assert migrate.current_revision(connection) == migrate.head_revision()
-        with engine.begin() as connection:
-            command.downgrade(migrate.alembic_config(connection=connection), "-1")
-        with engine.connect() as connection:
-            assert migrate.current_revision(connection) != migrate.head_revision()
-        migrate.upgrade(engine)
-        with engine.connect() as connection:
-            tables = set(engine.dialect.get_table_names(connection))
-        assert set(NodeModel.metadata.tables) <= tables
-    finally:
-        engine.dispose()
-
-
 def test_upgrade_check_downgrade_on_the_test_backend(backend, tmp_path):
-    if backend == "sqlite":
-        _roundtrip(f"sqlite:///{tmp_path / 'm.db'}")
-    else:
-        name = f"partynet_migrations_{tmp_path.name[-12:].replace('-', '_')}"
-        url = create_pg_database(name)
-        try:
-            _roundtrip(url)
-        finally:
-            drop_pg_database(name)
-
+    with empty_database(backend, tmp_path) as url:
+        tables = roundtrip(migrate.TREE, url)
+    assert set(NodeModel.metadata.tables) | set(FederationModel.metadata.tables) <= tables
 
 
 def test_readyz_is_unavailable_until_the_schema_is_at_head(tmp_path, node_settings_factory):
