@@ -46,6 +46,9 @@ class NodeSettings(EnvSettings):
     bus_url: str = ""
     #: This node's Ed25519 signing key (made by `partynet node bus keygen`).
     signing_key_file: str = "instance/node-signing.key"
+    #: The hub's base URL: `bus enroll`, `bus refresh-keys`, and the relay worker's hourly
+    #: refresh of the key directory (keys no directory confirms for 7 days are not trusted).
+    hub_url: str = ""
     #: Seconds between heartbeats to the hub (sent by the relay worker).
     heartbeat_interval: int = 60
     #: Seconds between statistics snapshots to the hub, queued by the relay worker at 01:00
@@ -83,6 +86,8 @@ class NodeSettings(EnvSettings):
             problems.append("NODE_TRUSTED_PROXIES: between 0 and 5")
         if self.bus_url and not self.bus_url.startswith(("amqp://", "amqps://", "embedded://")):
             problems.append("NODE_BUS_URL: amqp://..., amqps://... or embedded:///path")
+        if self.hub_url and not self.hub_url.startswith(("http://", "https://")):
+            problems.append("NODE_HUB_URL: the hub's base URL, e.g. https://hub.example.org")
         if not 5 <= self.heartbeat_interval <= 3600:
             problems.append("NODE_HEARTBEAT_INTERVAL: between 5 and 3600 seconds")
         if self.stats_interval != 0 and not 60 <= self.stats_interval <= 7 * 86400:

@@ -52,6 +52,9 @@ PING = "partynet.bus.ping.v1"
 #: Messages that change the key store: the key ring is reloaded once they are applied.
 KEY_MESSAGES = frozenset({"partynet.keys.revoked.v1"})
 
+#: Refusals that a newer key store may lift (a new key, a key confirmed again by a directory):
+#: the consumer reloads the keys once, behind the store's timer, and tries again.
+STALE_KEYS = frozenset({"unknown_key", "expired_key"})
 #: An operator's release lifts the clock window (the signature and key checks stay).
 RELEASE_SKEW = dt.timedelta(days=3650)
 #: Errors that mean "try again later", not "this message is bad".
@@ -184,14 +187,15 @@ class Consumer:
 
     def open(self, body: bytes, now: dt.datetime, *, skew: dt.timedelta | None = None
              ) -> Envelope | Rejected:
-        """Verify a message; an unknown key id reloads the keys once (rate-limited) and retries."""
+        """Verify a message; an unknown or expired key reloads the keys once (rate-limited) and
+        retries, so a worker picks up what a directory refresh stored without a restart."""
         keys = self.party.keys
         for attempt in (1, 2):
             try:
                 return open_envelope(body, keyring=keys.ring(), me=self.party.id, now=now,
                                      skew=skew or self.party.timing.skew)
             except Rejected as rejected:
-                if attempt == 1 and rejected.reason == "unknown_key" and keys.maybe_reload():
+                if attempt == 1 and rejected.reason in STALE_KEYS and keys.maybe_reload():
                     continue
                 return rejected
         raise AssertionError("unreachable")

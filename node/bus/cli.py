@@ -18,6 +18,8 @@ from node.stats.cli import publish_all
 from node.stats.services import next_snapshot_at
 from shared.db.session import transaction
 
+KEY_REFRESH_SECONDS = 3600
+
 
 def bus_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any], Any]
               ) -> click.Group:
@@ -38,6 +40,8 @@ def bus_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any], A
     def _relay_jobs(config: Any) -> list[Callable[[threading.Event], None]]:
         """What the relay process does beside relaying: heartbeats, statistics snapshots."""
         jobs = [functools.partial(_heartbeats, config)]
+        if config.hub_url:
+            jobs.append(functools.partial(_key_refreshes, config))
         if config.stats_interval:
             jobs.append(functools.partial(_snapshots, config))
         return jobs
@@ -51,6 +55,18 @@ def bus_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any], A
             except Exception:  # a database hiccup must not stop the relay; try next time
                 logging.getLogger("partynet").exception("heartbeat not queued")
             stop.wait(config.heartbeat_interval)
+
+    def _key_refreshes(config: Any, stop: threading.Event) -> None:
+        """The hub's key directory now and every hour, so the keys stay confirmed (trust
+        horizon) and revocations arrive even if a bus message was missed."""
+        while not stop.is_set():
+            try:
+                directory = enrollment.fetch_directory(hub_url=config.hub_url)
+                with transaction(db):
+                    enrollment.refresh_keys(directory)
+            except Exception:  # the hub unreachable: keep relaying, try again next hour
+                logging.getLogger("partynet").exception("key directory not refreshed")
+            stop.wait(KEY_REFRESH_SECONDS)
 
     def _snapshots(config: Any, stop: threading.Event) -> None:
         """Statistics snapshots of every tenant at fixed local times: 01:00, then every

@@ -35,6 +35,17 @@ def test_every_problem_is_reported_at_once():
         assert name in text
 
 
+def test_bus_settings_are_checked():
+    with pytest.raises(SettingsError) as info:
+        NodeSettings.from_env({**GOOD, "NODE_HUB_URL": "hub.example.org",
+                               "NODE_BUS_URL": "redis://x", "NODE_HEARTBEAT_INTERVAL": "1"})
+    text = "\n".join(info.value.problems)
+    for name in ("NODE_HUB_URL", "NODE_BUS_URL", "NODE_HEARTBEAT_INTERVAL"):
+        assert name in text
+    settings = NodeSettings.from_env({**GOOD, "NODE_HUB_URL": "https://hub.example.org"})
+    assert settings.hub_url == "https://hub.example.org"
+
+
 def test_keygen_output_is_always_accepted():
     from click.testing import CliRunner
 

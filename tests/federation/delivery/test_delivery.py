@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from federation.delivery import Outcome
 from federation.delivery.keystore import revoke
-from federation.delivery.models import ParkedMessage, QuarantinedMessage, Stream
+from federation.delivery.models import KnownKey, ParkedMessage, QuarantinedMessage, Stream
 from federation.envelope import Envelope, Rejected, new_id, seal
 from federation.keys import SigningKey
 from shared.db.session import transaction
@@ -177,6 +177,22 @@ def test_an_expired_key_is_refused(network, clock):
     assert hub.consumer.handle(_sealed(node, hub.id, None, 1)) == Outcome.quarantined
     assert _quarantine(hub)[0].reason == "expired_key"
     assert dt.timedelta(days=365) == KEY_LIFE
+
+
+def test_a_key_confirmed_again_is_trusted_without_a_restart(network, clock):
+    """Past its trust horizon a key is refused; once a directory confirms it again (in the
+    database), a running consumer trusts it without being restarted."""
+    node, hub = network("n1", "hub")
+    confirmed = sa.update(KnownKey).where(KnownKey.owner == node.id)
+    with transaction(hub.db) as session:
+        session.execute(confirmed.values(added_at=clock.now - dt.timedelta(days=8)))
+    hub.party.keys.reload()
+    assert hub.consumer.handle(_sealed(node, hub.id, None, 1)) == Outcome.quarantined
+    assert _quarantine(hub)[0].reason == "expired_key"
+    with transaction(hub.db) as session:
+        session.execute(confirmed.values(added_at=clock.now))
+    assert hub.consumer.handle(_sealed(node, hub.id, None, 2)) == Outcome.applied
+    assert hub.effects() == [2]
 
 
 def test_poison_is_quarantined_and_the_stream_goes_on(network):
