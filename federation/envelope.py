@@ -113,12 +113,13 @@ def new_id() -> str:
 
 
 class Rejected(Exception):
-    """`open_envelope` refused a message. `envelope_id`, `source` and `message_type` are what the
-    message claims (best effort, for the quarantine record): they are not authenticated unless
+    """`open_envelope` refused a message. `envelope_id`, `source`, `message_type` and `tenant` are
+    what the message claims (best effort, for the quarantine record): they are not authenticated unless
     the reason comes after the signature check ("unknown_type", "schema_violation")."""
 
     def __init__(self, reason: str, detail: str, *, envelope_id: str | None = None,
-                 source: str | None = None, message_type: str | None = None) -> None:
+                 source: str | None = None, message_type: str | None = None,
+                 tenant: str | None = None) -> None:
         if reason not in REASONS:
             raise ValueError(f"unknown rejection reason {reason!r}")
         super().__init__(f"{reason}: {detail}")
@@ -127,6 +128,7 @@ class Rejected(Exception):
         self.envelope_id = envelope_id
         self.source = source
         self.message_type = message_type
+        self.tenant = tenant
 
 
 def seal(envelope: Envelope, key: SigningKey, *, validate: bool = True) -> bytes:
@@ -211,6 +213,7 @@ def open_envelope(raw: bytes, *, keyring: KeyRing, me: str, now: datetime,
         "envelope_id": envelope_id if type(envelope_id) is str else None,
         "source": source if type(source) is str else None,
         "message_type": type_ if type(type_) is str else None,
+        "tenant": claimed_tenant if type(claimed_tenant := obj.get("tenant")) is str else None,
     }
 
     missing = _REQUIRED - obj.keys()

@@ -233,7 +233,8 @@ class Consumer:
                  item: Envelope | Rejected) -> Outcome:
         if isinstance(item, Rejected):
             hold(session, body, item.reason, item.detail, source=item.source,
-                 message_id=item.envelope_id, type=item.message_type, now=batch.now)
+                 message_id=item.envelope_id, type=item.message_type, tenant=item.tenant,
+                 now=batch.now)
             return Outcome.quarantined
         envelope = item
         if self.party.authorize is not None:
@@ -241,7 +242,8 @@ class Consumer:
                 self.party.authorize(session, envelope)
             except Rejected as rejected:
                 hold(session, body, rejected.reason, rejected.detail, source=envelope.source,
-                     message_id=envelope.id, type=envelope.type, now=batch.now)
+                     message_id=envelope.id, type=envelope.type, tenant=envelope.tenant,
+                     now=batch.now)
                 return Outcome.quarantined
         stream = self._stream(session, batch, envelope.source)
         batch.heard.add(stream.peer)
@@ -301,7 +303,7 @@ class Consumer:
         if failure is not None:
             hold(session, envelope_record(envelope), failure.reason, failure.detail,
                  source=envelope.source, message_id=envelope.id, type=envelope.type,
-                 now=batch.now)
+                 tenant=envelope.tenant, now=batch.now)
             return
         handler = self.party.handlers.get(envelope.type)
         if handler is None:

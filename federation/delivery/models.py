@@ -118,6 +118,8 @@ class QuarantinedMessage(FederationModel):
     source: Mapped[str | None] = mapped_column(_party)  # as claimed: maybe unverified
     message_id: Mapped[str | None] = mapped_column(_message_id)
     type: Mapped[str | None] = mapped_column(_type)
+    #: The tenant the message is about, as claimed: lets a tenant's administrators see their own.
+    tenant: Mapped[str | None] = mapped_column(sa.String(255), index=True)
     body: Mapped[bytes] = mapped_column(sa.LargeBinary)
     status: Mapped[str] = mapped_column(sa.String(12), default="held", index=True)
     times_seen: Mapped[int] = mapped_column(default=1)

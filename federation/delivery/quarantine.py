@@ -27,7 +27,8 @@ HELD, RELEASED, DISCARDED = "held", "released", "discarded"
 
 
 def hold(session: Session, body: bytes, reason: str, detail: str, *, source: str | None,
-         message_id: str | None, type: str | None, now: dt.datetime | None = None) -> None:
+         message_id: str | None, type: str | None, tenant: str | None = None,
+         now: dt.datetime | None = None) -> None:
     now = now or utcnow()
     logger.warning("quarantined", extra={"message_id": message_id, "source": source,
                                          "type": type, "reason": reason})
@@ -41,13 +42,14 @@ def hold(session: Session, body: bytes, reason: str, detail: str, *, source: str
         existing.last_seen_at = now
         return
     session.add(QuarantinedMessage(reason=reason, detail=detail[:1000], source=source,
-                                   message_id=message_id, type=type, body=body,
+                                   message_id=message_id, type=type, tenant=tenant, body=body,
                                    received_at=now, last_seen_at=now))
 
 
 def held(session: Session, *, status: str | None = HELD, reason: str | None = None,
-         source: str | None = None, limit: int = 100, after_id: int = 0
-         ) -> Sequence[QuarantinedMessage]:
+         source: str | None = None, tenants: Sequence[str] | None = None, limit: int = 100,
+         after_id: int = 0) -> Sequence[QuarantinedMessage]:
+    """Held (or resolved) messages in id order; `tenants` limits them to those claiming one."""
     query = sa.select(QuarantinedMessage).where(QuarantinedMessage.id > after_id)
     if status is not None:
         query = query.where(QuarantinedMessage.status == status)
@@ -55,6 +57,8 @@ def held(session: Session, *, status: str | None = HELD, reason: str | None = No
         query = query.where(QuarantinedMessage.reason == reason)
     if source is not None:
         query = query.where(QuarantinedMessage.source == source)
+    if tenants is not None:
+        query = query.where(QuarantinedMessage.tenant.in_(tenants))
     return session.scalars(query.order_by(QuarantinedMessage.id).limit(limit)).all()
 
 

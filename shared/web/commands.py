@@ -97,12 +97,14 @@ def db_commands(*, app: str, load_app: Callable[[], Any], db: Database,
 
     @group.command("revision")
     @click.option("-m", "--message", required=True, help="Imperative slug, e.g. 'add notes'.")
-    def revision(message: str) -> None:
+    @click.option("--rev-id", default=None,
+                  help="A chosen revision id (parallel branches of work agree on their chain).")
+    def revision(message: str, rev_id: str | None) -> None:
         """Autogenerate a migration from the models (developers)."""
         from alembic import command
 
         with engine().connect() as connection:
             command.revision(tree.config(connection=connection), message=message,
-                             autogenerate=True)
+                             autogenerate=True, rev_id=rev_id)
 
     return group

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from federation.delivery import Outcome
 from federation.delivery.keystore import revoke
 from federation.delivery.models import KnownKey, ParkedMessage, QuarantinedMessage, Stream
+from federation.delivery.quarantine import held
 from federation.envelope import Envelope, Rejected, new_id, seal
 from federation.keys import SigningKey
 from shared.db.session import transaction
@@ -28,10 +29,10 @@ def _quarantine(node) -> list[QuarantinedMessage]:
         return list(session.scalars(sa.select(QuarantinedMessage).order_by(QuarantinedMessage.id)))
 
 
-def _sealed(sender, destination, sequence, n, *, time=None, key=None, note=None):
+def _sealed(sender, destination, sequence, n, *, time=None, key=None, note=None, tenant=None):
     data = {"n": n, **({"note": note} if note else {})}
     envelope = Envelope(id=new_id(), type=PING, source=sender.id, destination=destination,
-                        time=time or sender.relay.clock(), tenant=None, sequence=sequence,
+                        time=time or sender.relay.clock(), tenant=tenant, sequence=sequence,
                         data=data)
     return seal(envelope, key or sender.party.signing_key)
 
@@ -297,9 +298,23 @@ def test_a_message_for_a_tenant_the_source_does_not_own_is_refused(network):
             raise Rejected("tenant_not_owned", "n1 does not host that tenant")
 
     hub.party.authorize = authorize
-    assert hub.consumer.handle(_sealed(node, hub.id, None, 13)) == Outcome.quarantined
-    assert _quarantine(hub)[0].reason == "tenant_not_owned"
+    assert hub.consumer.handle(_sealed(node, hub.id, None, 13, tenant="t-13")) == \
+        Outcome.quarantined
+    [entry] = _quarantine(hub)
+    assert (entry.reason, entry.tenant) == ("tenant_not_owned", "t-13")
     assert hub.effects() == []
+
+
+def test_the_quarantine_records_the_claimed_tenant_so_its_administrators_see_it(network):
+    node, hub = network("n1", "hub")
+    forged = _sealed(node, hub.id, None, 1, key=SigningKey.generate(), tenant="t-a")
+    untenanted = _sealed(node, hub.id, None, 2, key=SigningKey.generate())
+    for body in (forged, untenanted):
+        assert hub.consumer.handle(body) == Outcome.quarantined
+    assert [q.tenant for q in _quarantine(hub)] == ["t-a", None]
+    with transaction(hub.db) as session:
+        assert [q.tenant for q in held(session, tenants=["t-a"])] == ["t-a"]
+        assert held(session, tenants=["t-b"]) == []
 
 
 def test_the_same_bad_message_is_counted_not_stored_twice(network, clock):
