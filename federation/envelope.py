@@ -114,8 +114,8 @@ def new_id() -> str:
 
 class Rejected(Exception):
     """`open_envelope` refused a message. `envelope_id`, `source`, `message_type` and `tenant` are
-    what the message claims (best effort, for the quarantine record): they are not authenticated unless
-    the reason comes after the signature check ("unknown_type", "schema_violation")."""
+    what the message claims (best effort, for the quarantine record): they are not authenticated
+    unless the reason comes after the signature check ("unknown_type", "schema_violation")."""
 
     def __init__(self, reason: str, detail: str, *, envelope_id: str | None = None,
                  source: str | None = None, message_type: str | None = None,
