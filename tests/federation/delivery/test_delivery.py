@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from federation.delivery import Outcome
+from federation.delivery.consumer import PARALLEL_OPEN_FROM
 from federation.delivery.keystore import revoke
 from federation.delivery.models import KnownKey, ParkedMessage, QuarantinedMessage, Stream
 from federation.delivery.quarantine import held
@@ -209,6 +210,22 @@ def test_poison_is_quarantined_and_the_stream_goes_on(network):
     # Sent again by a sender that missed the ack: a duplicate, not a second quarantine entry.
     assert hub.consumer.handle(bodies[1]) == Outcome.duplicate
     assert len(_quarantine(hub)) == 1
+
+
+def test_a_big_batch_verified_on_two_threads_keeps_every_outcome_in_its_place(network):
+    """Batches from PARALLEL_OPEN_FROM on are verified half on a helper thread: the outcomes
+    (forged ones among them, in either half) still line up with their messages."""
+    node, hub = network("n1", "hub")
+    size = 2 * PARALLEL_OPEN_FROM
+    forged = {3, size - 2}  # one in each half
+    bodies = [_sealed(node, hub.id, n, n, key=SigningKey.generate() if n in forged else None)
+              for n in range(1, size + 1)]
+    outcomes = hub.consumer.handle_batch(bodies)
+    assert [n for n, o in enumerate(outcomes, 1) if o == Outcome.quarantined] == sorted(forged)
+    assert outcomes[:2] == [Outcome.applied] * 2
+    assert set(outcomes[3:]) == {Outcome.parked, Outcome.quarantined}  # after the gap at 3
+    assert hub.effects() == [1, 2]
+    assert {q.reason for q in _quarantine(hub)} == {"unknown_key"}  # keys of their own
 
 
 def test_a_handler_failing_only_at_flush_is_pinned_on_its_message(network):
