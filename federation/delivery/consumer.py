@@ -186,7 +186,9 @@ class Consumer:
             return outcomes
 
         bus.consume(self.party.id, lambda d: self._log_many([d], guarded([d.body])),
-                    stop=stop, idle_timeout=idle_timeout, prefetch=max(batch_size, 1),
+                    stop=stop, idle_timeout=idle_timeout,
+                    # Twice the batch: the broker sends the next batch while this one commits.
+                    prefetch=2 * max(batch_size, 1),
                     batch=lambda ds: self._log_many(ds, guarded([d.body for d in ds])),
                     batch_size=batch_size)
 
