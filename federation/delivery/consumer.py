@@ -232,10 +232,15 @@ class Consumer:
                     self._apply(session, batch, _from_record(entry.body))
                     outcome = Outcome.applied
                 else:
+                    # Fresh keys, read in this unit of work (the operator may just have
+                    # added the missing one; on SQLite another connection would wait).
+                    self.party.keys.reload(session)
                     item = self.open(entry.body, now, skew=RELEASE_SKEW)
                     if isinstance(item, Rejected):
                         raise Conflict(f"Still refused: {item.reason} ({item.detail}).")
                     outcome = self._receive(session, batch, entry.body, item)
+                    if outcome == Outcome.quarantined:  # e.g. still not its tenant: roll back
+                        raise Conflict(f"Still refused: {entry.reason}.")
                 self._finish(session, batch)
                 resolve(entry, RELEASED, by=by, note=note, now=now)
                 return outcome

@@ -92,11 +92,16 @@ class KeyStore:
         assert self._ring is not None
         return self._ring
 
-    def reload(self) -> KeyRing:
+    def reload(self, session: Session | None = None) -> KeyRing:
+        """Read the keys again: with the caller's `session` when it is inside a unit of work
+        (on SQLite, a second connection would wait for the write lock that unit holds),
+        otherwise with a session of its own, so that the caller's unit of work goes on."""
         with self._lock:
-            # A session of its own: reloading must not end the caller's unit of work.
-            with Session(bind=self._db.session.get_bind()) as session:
+            if session is not None:
                 self._ring = load_ring(session, self._horizon)
+            else:
+                with Session(bind=self._db.session.get_bind()) as own:
+                    self._ring = load_ring(own, self._horizon)
             self._loaded_at = time.monotonic()
             return self._ring
 

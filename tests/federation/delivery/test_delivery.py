@@ -322,6 +322,24 @@ def test_a_message_for_a_tenant_the_source_does_not_own_is_refused(network):
     assert hub.effects() == []
 
 
+def test_a_release_refused_again_changes_nothing(network):
+    node, hub = network("n1", "hub")
+
+    def authorize(session, envelope):
+        raise Rejected("tenant_not_owned", "n1 does not host that tenant")
+
+    hub.party.authorize = authorize
+    hub.consumer.handle(_sealed(node, hub.id, None, 13, tenant="t-13"))
+    [entry] = _quarantine(hub)
+    with pytest.raises(Conflict, match="Still refused"):
+        hub.consumer.release(entry.id, by="test")
+    [after] = _quarantine(hub)
+    assert (after.status, after.times_seen, after.resolved_by) == ("held", 1, None)
+    hub.party.authorize = None  # the sender may speak for it now
+    assert hub.consumer.release(entry.id, by="test") == Outcome.applied
+    assert hub.effects() == [13]
+
+
 def test_the_quarantine_records_the_claimed_tenant_so_its_administrators_see_it(network):
     node, hub = network("n1", "hub")
     forged = _sealed(node, hub.id, None, 1, key=SigningKey.generate(), tenant="t-a")
