@@ -7,8 +7,18 @@ from pathlib import Path
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from hub.accounts.pages import blp as account_pages_blp
+from hub.accounts.routes import blp as accounts_blp
+from hub.auth import bearer, oauth
+from hub.auth.pages import blp as auth_pages_blp
+from hub.auth.routes import blp as oauth_blp
 from hub.bus.routes import blp as metrics_blp
+from hub.console import layout as console_layout
+from hub.console.pages import blp as console_blp
+from hub.console.routes import blp as quarantine_blp
 from hub.db import db
+from hub.directives.pages import blp as directive_pages_blp
+from hub.directives.routes import blp as directives_blp
 from hub.feed.routes import blp as feed_blp
 from hub.keys.routes import blp as keys_blp
 from hub.meta.routes import VERSION
@@ -21,7 +31,10 @@ from hub.stats.routes import blp as stats_blp
 from shared.web.api import Api
 from shared.web.pages import serve_vendor
 
-BLUEPRINTS = (meta_blp, nodes_blp, keys_blp, stats_blp, feed_blp)
+BLUEPRINTS = (meta_blp, nodes_blp, keys_blp, stats_blp, feed_blp, accounts_blp, quarantine_blp,
+              directives_blp)
+#: Signed-in pages: sign-in and password, the administrator's console.
+PAGE_BLUEPRINTS = (auth_pages_blp, console_blp, account_pages_blp, directive_pages_blp)
 #: Front-end packages from the npm registry, installed in the checkout by `make setup`.
 VENDOR_DIR = Path(__file__).resolve().parent.parent / "node_modules"
 
@@ -46,9 +59,14 @@ def create_app(settings: HubSettings | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         API_SPEC_OPTIONS={
-            "info": {"description": "Enrollment, the key directory and the national statistics "
-                                    "of the partynet hub. "
-                                    "Errors are RFC 9457 problem+json."},
+            "components": {"securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+            }},
+            "security": [{"bearer": []}],
+            "info": {"description": "Enrollment, the key directory, the national statistics "
+                                    "and feed, hub accounts and the quarantine of the partynet "
+                                    "hub. Bearer tokens come from the hub's OAuth server "
+                                    "(/oauth/token). Errors are RFC 9457 problem+json."},
         },
     )
     if (db.engine is None
@@ -57,12 +75,18 @@ def create_app(settings: HubSettings | None = None) -> Flask:
     app.teardown_appcontext(lambda _exc: db.session.remove())
     app.before_request(_read_only_api_reads)
     app.teardown_request(lambda _exc: db.end_read_only())
+    bearer.init_app(app)  # /api: bearer token, scope and hub role, in one place
+    oauth.init_app(app, settings)
     api = Api(app)
     for blp in BLUEPRINTS:
         api.register_blueprint(blp)
+    app.register_blueprint(oauth_blp)  # /oauth/*: RFC 6749 JSON and a consent page
     app.register_blueprint(metrics_blp)  # Prometheus text, not JSON
     portal_web.init_app(app, api)  # pages: language, layout helpers, headers, HTML error pages
+    console_layout.init_app(app)  # signed-in pages: CSRF token, account, console menu
     app.register_blueprint(portal_blp)  # the national portal
+    for blp in PAGE_BLUEPRINTS:
+        app.register_blueprint(blp)
     serve_vendor(app, VENDOR_DIR)  # htmx, ECharts from node_modules, never a CDN
     return app
 

@@ -10,8 +10,11 @@ import click
 from flask import Flask
 
 from hub import migrate
+from hub.accounts.cli import account_group
+from hub.auth.cli import client_group
 from hub.bus.cli import bus_group
 from hub.db import db
+from hub.directives.cli import directive_group
 from hub.feed.cli import feed_group
 from hub.nodes.cli import node_group, token_group
 from hub.settings import HubSettings
@@ -78,3 +81,6 @@ cli.add_command(_bus.commands["consume"], "consume")
 cli.add_command(token_group(make_app=make_app, on_domain_error=fail_on_domain_error))
 cli.add_command(node_group(make_app=make_app, on_domain_error=fail_on_domain_error))
 cli.add_command(feed_group(make_app=make_app, on_domain_error=fail_on_domain_error))
+cli.add_command(directive_group(make_app=make_app, on_domain_error=fail_on_domain_error))
+cli.add_command(account_group(make_app=make_app, on_domain_error=fail_on_domain_error))
+cli.add_command(client_group(make_app=make_app, on_domain_error=fail_on_domain_error))

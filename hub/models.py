@@ -1,9 +1,28 @@
 """Every hub model, imported once so the metadata (Alembic, tests) is complete."""
 
+from hub.accounts.models import HubAccount, HubLoginFailure
+from hub.auth.models import HubAuthorizationCode, HubOAuthClient, HubToken
+from hub.directives.models import Directive, DirectiveTarget
 from hub.feed.models import FeedItem
 from hub.keys.models import DirectoryState
 from hub.nodes.models import EnrollmentFailure, EnrollmentToken, Node, NodeTenant
 from hub.stats.models import OrgStat, StatChunk, StatSnapshot
 
-__all__ = ["DirectoryState", "EnrollmentFailure", "EnrollmentToken", "FeedItem", "Node",
-           "NodeTenant", "OrgStat", "StatChunk", "StatSnapshot"]
+__all__ = [
+           "Directive",
+           "DirectiveTarget",
+           "DirectoryState",
+           "EnrollmentFailure",
+           "EnrollmentToken",
+           "FeedItem",
+           "HubAccount",
+           "HubAuthorizationCode",
+           "HubLoginFailure",
+           "HubOAuthClient",
+           "HubToken",
+           "Node",
+           "NodeTenant",
+           "OrgStat",
+           "StatChunk",
+           "StatSnapshot",
+]

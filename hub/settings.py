@@ -36,6 +36,15 @@ class HubSettings(EnvSettings):
     #: Failed enrollments allowed per client address within `enroll_window` seconds.
     enroll_max_failures: int = 10
     enroll_window: int = 900
+    #: Access-token lifetime of the hub's OAuth server, in seconds.
+    access_token_ttl: int = 3600
+    #: Failed sign-ins allowed per account or address within `login_window` seconds (and
+    #: failed client authentications per client id or address).
+    login_max_failures: int = 5
+    login_window: int = 900
+    #: A node whose last heartbeat is older than this many seconds is flagged as silent (the
+    #: console, /metrics, `partynet hub node silent`).
+    silent_after: int = 900
 
     def validate(self) -> list[str]:
         problems = []
@@ -60,4 +69,12 @@ class HubSettings(EnvSettings):
             problems.append("HUB_ENROLL_MAX_FAILURES: between 1 and 1000")
         if not 60 <= self.enroll_window <= 86400:
             problems.append("HUB_ENROLL_WINDOW: between 60 and 86400 seconds")
+        if self.access_token_ttl < 60:
+            problems.append("HUB_ACCESS_TOKEN_TTL: at least 60 seconds")
+        if not 1 <= self.login_max_failures <= 1000:
+            problems.append("HUB_LOGIN_MAX_FAILURES: between 1 and 1000")
+        if not 60 <= self.login_window <= 86400:
+            problems.append("HUB_LOGIN_WINDOW: between 60 and 86400 seconds")
+        if not 60 <= self.silent_after <= 7 * 86400:
+            problems.append("HUB_SILENT_AFTER: between 60 seconds and 7 days")
         return problems

@@ -17,10 +17,18 @@ from node.auth.routes import blp as auth_blp
 from node.bus.routes import blp as metrics_blp
 from node.content.routes import blp as articles_blp
 from node.db import db
+from node.directives.pages import blp as directive_pages_blp
+from node.directives.routes import blp as directives_blp
+from node.dues.pages import blp as dues_pages_blp
+from node.dues.routes import blp as dues_blp
+from node.dues.routes import me_blp as me_dues_blp
 from node.grants.pages import blp as grant_pages_blp
 from node.grants.routes import blp as grants_blp
 from node.imports.pages import blp as import_pages_blp
 from node.imports.routes import blp as imports_blp
+from node.meetings.pages import blp as meeting_pages_blp
+from node.meetings.routes import blp as meetings_blp
+from node.meetings.routes import me_blp as me_meetings_blp
 from node.members.identity import configure_identity
 from node.members.pages import blp as member_pages_blp
 from node.members.routes import blp as members_blp
@@ -29,6 +37,8 @@ from node.meta.routes import VERSION
 from node.meta.routes import blp as meta_blp
 from node.orgs.pages import blp as org_pages_blp
 from node.orgs.routes import blp as orgs_blp
+from node.quarantine.pages import blp as quarantine_pages_blp
+from node.quarantine.routes import blp as quarantine_blp
 from node.settings import NodeSettings
 from node.site.pages import blp as site_blp
 from node.tenants import scoping
@@ -39,9 +49,12 @@ from shared.web.pages import serve_vendor
 
 #: Signed-in working pages: the member's own, the console, the tenant administrator's.
 PAGE_BLUEPRINTS = (member_pages_blp, org_pages_blp, import_pages_blp, grant_pages_blp,
-                   audit_pages_blp, tenant_pages_blp, account_admin_pages_blp)
+                   audit_pages_blp, tenant_pages_blp, account_admin_pages_blp,
+                   directive_pages_blp, quarantine_pages_blp, meeting_pages_blp,
+                   dues_pages_blp)
 BLUEPRINTS = (meta_blp, orgs_blp, members_blp, me_member_blp, accounts_blp, me_account_blp,
-              grants_blp, audit_blp, imports_blp, articles_blp)
+              grants_blp, audit_blp, imports_blp, articles_blp, directives_blp, quarantine_blp,
+              meetings_blp, me_meetings_blp, dues_blp, me_dues_blp)
 
 
 def create_app(settings: NodeSettings | None = None) -> Flask:

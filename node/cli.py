@@ -14,6 +14,8 @@ from node import migrate
 from node.auth.cli import client_group
 from node.bus.cli import bus_group
 from node.db import db
+from node.directives.cli import directives_group
+from node.dues.cli import dues_group
 from node.imports.cli import members_group
 from node.settings import NodeSettings
 from node.stats.cli import stats_group
@@ -192,6 +194,8 @@ def demo_command(host: str, port: int, instance: Path, reset: bool, no_serve: bo
 cli.add_command(client_group)
 cli.add_command(members_group(make_app=make_app, on_domain_error=fail_on_domain_error))
 cli.add_command(stats_group(make_app=make_app, on_domain_error=fail_on_domain_error))
+cli.add_command(directives_group(make_app=make_app, on_domain_error=fail_on_domain_error))
+cli.add_command(dues_group(make_app=make_app, on_domain_error=fail_on_domain_error))
 _bus = bus_group(make_app=make_app, on_domain_error=fail_on_domain_error)
 cli.add_command(_bus)
 #: `partynet node relay` and `partynet node consume`: short names of the bus workers.

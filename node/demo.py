@@ -33,6 +33,9 @@ from node.content.services import create_article, publish_article
 from node.db import db
 from node.grants.models import Grant, Role
 from node.grants.services import create_grant
+from node.meetings.models import LOCAL_TZ, AttendanceStatus, CheckinMethod, MeetingKind
+from node.meetings.models import Attendance as MeetingAttendance
+from node.meetings.services import hold_meeting, schedule_meeting
 from node.members.models import Education, Member, Stage, Status
 from node.members.services import change_stage, change_status, create_member, move_member
 from node.orgs.models import OfficerPosition, Org, OrgKind
@@ -869,6 +872,7 @@ def _write_tenant(spec: TenantSpec, plans: list[BranchPlan], today: dt.date) -> 
         _write_committee_officers(principal, spec, root, orgs, plans, members, today)
         _write_accounts(principal, spec, root, orgs, plans, members)
         _write_articles(principal, spec, tenant, root, orgs)
+        _write_meetings(principal, spec, plans, branch_orgs, orgs, members, today)
         return _write_api_client(principal, tenant, root)
 
 
@@ -881,6 +885,105 @@ def _write_articles(principal: Principal, spec: TenantSpec, tenant: Tenant, root
             "org_id": org.id, "kind": item.kind, "title": item.title, "summary": item.summary,
             "body": item.body, "visibility": Visibility.public})
         publish_article(principal, article, tenant)
+
+
+_EXCUSES = ("出差", "病假", "值班", "外出学习", "照顾家人")
+_TITLES = {
+    MeetingKind.theme_day: "{month}月主题党日：学习贯彻党的创新理论",
+    MeetingKind.member_assembly: "{quarter}季度支部党员大会",
+    MeetingKind.committee_meeting: "{month}月支部委员会会议",
+    MeetingKind.party_lecture: "{quarter}季度专题党课",
+    MeetingKind.group_meeting: "{month}月党小组会",
+}
+
+
+def _write_meetings(principal: Principal, spec: TenantSpec, plans: list[BranchPlan],
+                    branch_orgs: list[Org], orgs: dict[tuple[int, ...], Org],
+                    members: list[list[Member]], today: dt.date) -> None:
+    """The organizational life of the last four months: theme days (10th), committee meetings
+    (5th, where there is a committee), group meetings (15th), an assembly and a lecture each
+    quarter; most branches keep the cadence, some miss meetings, one has gone quiet (the
+    compliance dashboard flags it). Attendance is mostly present, with leave and absences.
+    The branch of the demo accounts has a theme day coming up next week."""
+    rng = random.Random(f"{RANDOM_SEED}:{spec.slug}:meetings")
+    first = (today.replace(day=1) - dt.timedelta(days=95)).replace(day=1)
+    months = []
+    day = first
+    while day <= today:
+        months.append((day.year, day.month))
+        day = (day + dt.timedelta(days=32)).replace(day=1)
+    account_branch = _key_path(spec, spec.branch_key)
+    committee_path = _key_path(spec, spec.committee_key)
+    # one branch of the demo committee's with nothing recent
+    quiet = [p.index for p in plans if p.path[:len(committee_path)] == committee_path
+             and p.path != account_branch][-1]
+    marks: list[dict[str, Any]] = []
+    for plan, org, people in zip(plans, branch_orgs, members, strict=True):
+        diligence = 1.0 if plan.path == account_branch else rng.uniform(0.55, 1.0)
+        committee = sum(1 for o in plan.officers if o.term_end is None) >= 3
+        groups = [orgs[(*plan.path, i)] for i, c in enumerate(plan.spec.children)
+                  if c.kind == OrgKind.group]
+        party = [m for m in people if m.stage in (Stage.probationary, Stage.full)
+                 and m.status in (Status.active, Status.floating)]
+        for year, month in months:
+            if plan.index == quiet and (year, month) > months[0]:
+                continue
+            quarter = (month - 1) // 3 + 1
+            wanted: list[tuple[MeetingKind, Org, int, int, list[int]]] = [
+                (MeetingKind.theme_day, org, 10, 9, [])]
+            if committee:
+                wanted.append((MeetingKind.committee_meeting, org, 5, 19, []))
+            if month % 3 == 2:
+                wanted.append((MeetingKind.member_assembly, org, 20, 19, []))
+            if month % 3 == 1:
+                wanted.append((MeetingKind.party_lecture, org, 25, 15, []))
+            for i, group in enumerate(groups):
+                share = [m.id for j, m in enumerate(party) if j % len(groups) == i]
+                if share:
+                    wanted.append((MeetingKind.group_meeting, group, 15, 19, share))
+            for kind, holder, day_of_month, hour, named in wanted:
+                starts_day = dt.date(year, month, day_of_month)
+                if starts_day >= today or rng.random() > diligence:
+                    continue
+                starts = dt.datetime(year, month, day_of_month, hour, tzinfo=LOCAL_TZ)
+                meeting = _demo_meeting(principal, holder, kind, starts, named, quarter, rng)
+                hold_meeting(principal, meeting, now=starts + dt.timedelta(hours=2))
+                ids = db.session.execute(sa.select(MeetingAttendance.id).where(
+                    MeetingAttendance.meeting_id == meeting.id)).scalars().all()
+                for row_id in ids:
+                    draw = rng.random()
+                    if draw < 0.84:
+                        marks.append({"id": row_id, "status": AttendanceStatus.present,
+                                      "method": CheckinMethod.code,
+                                      "checked_in_at": starts - dt.timedelta(minutes=5)})
+                    elif draw < 0.93:
+                        marks.append({"id": row_id, "status": AttendanceStatus.excused,
+                                      "reason": rng.choice(_EXCUSES)})
+                    else:
+                        marks.append({"id": row_id, "status": AttendanceStatus.absent})
+    if marks:
+        keys = {"id", "status", "reason", "method", "checked_in_at"}
+        db.session.execute(sa.update(MeetingAttendance), [
+            {key: mark.get(key) for key in keys} for mark in marks])
+    branch = orgs[account_branch]
+    upcoming = today + dt.timedelta(days=7)
+    _demo_meeting(principal, branch, MeetingKind.theme_day,
+                  dt.datetime(upcoming.year, upcoming.month, upcoming.day, 9, tzinfo=LOCAL_TZ),
+                  [], (upcoming.month - 1) // 3 + 1, rng, scheduled_on=today)
+
+
+def _demo_meeting(principal: Principal, org: Org, kind: MeetingKind, starts: dt.datetime,
+                  named: list[int], quarter: int, rng: random.Random,
+                  scheduled_on: dt.date | None = None) -> Any:
+    hours = 2.5 if kind == MeetingKind.theme_day else 2
+    created = (dt.datetime.combine(scheduled_on, dt.time(9), tzinfo=LOCAL_TZ) if scheduled_on
+               else starts - dt.timedelta(days=rng.randint(3, 10)))
+    return schedule_meeting(principal, {
+        "org_id": org.id, "kind": kind, "starts_at": starts,
+        "ends_at": starts + dt.timedelta(hours=hours),
+        "title": _TITLES.get(kind, "{month}月会议").format(month=starts.month, quarter=quarter),
+        "place": "党员活动室" if kind != MeetingKind.party_lecture else "党群服务中心报告厅",
+        "member_ids": named}, now=created)
 
 
 def _write_api_client(principal: Principal, tenant: Tenant, root: Org) -> str:

@@ -4,14 +4,56 @@ from node.accounts.models import Account, LoginFailure
 from node.audit.models import AuditEntry
 from node.auth.models import AuthorizationCode, OAuthClient, Token
 from node.content.models import Article, ArticleLike, Attachment
+from node.directives.models import Directive, DirectiveRead
+from node.dues.models import (
+    DuesAssessment,
+    DuesConsent,
+    DuesLine,
+    DuesMonth,
+    DuesPayment,
+    DuesReduction,
+    DuesReminder,
+    OrderLine,
+    PaymentOrder,
+)
 from node.grants.models import Grant
+from node.meetings.models import Attendance, Meeting, MeetingAttachment
 from node.members.models import ActivityEntry, Member, OrgChange, StageChange, StatusChange
 from node.orgs.models import Officer, Org, OrgMove
 from node.tenants.models import Tenant
 
 __all__ = [
-    "Account", "ActivityEntry", "Article", "ArticleLike", "Attachment", "AuditEntry",
-    "AuthorizationCode", "Grant", "LoginFailure",
-    "Member", "OAuthClient", "Officer", "Org", "OrgChange", "OrgMove", "StageChange",
-    "StatusChange", "Tenant", "Token",
+    "Account",
+    "ActivityEntry",
+    "Article",
+    "ArticleLike",
+    "Attachment",
+    "Attendance",
+    "AuditEntry",
+    "AuthorizationCode",
+    "Directive",
+    "DirectiveRead",
+    "DuesAssessment",
+    "DuesConsent",
+    "DuesLine",
+    "DuesMonth",
+    "DuesPayment",
+    "DuesReduction",
+    "DuesReminder",
+    "Grant",
+    "LoginFailure",
+    "Meeting",
+    "MeetingAttachment",
+    "Member",
+    "OAuthClient",
+    "Officer",
+    "OrderLine",
+    "Org",
+    "OrgChange",
+    "OrgMove",
+    "PaymentOrder",
+    "StageChange",
+    "StatusChange",
+    "Tenant",
+    "Token",
 ]

@@ -68,6 +68,14 @@ class NodeSettings(EnvSettings):
     password_reset_ttl: int = 3600
     #: Reset requests allowed per email address and per client address within `login_window`.
     password_reset_max_requests: int = 5
+    #: Online dues payment: the provider members pay through ("sandbox"; empty: none, dues
+    #: are then paid to the collector only). Real providers plug in behind the same
+    #: interface (node/dues/providers).
+    pay_provider: str = ""
+    #: The sandbox provider's base URL and the secret it shares with this node (HMAC-SHA256
+    #: over the checkout requests and the callbacks).
+    pay_sandbox_url: str = ""
+    pay_sandbox_secret: str = dataclasses.field(default="", repr=False)
 
     def validate(self) -> list[str]:
         problems = []
@@ -95,6 +103,20 @@ class NodeSettings(EnvSettings):
         if self.access_token_ttl < 60:
             problems.append("NODE_ACCESS_TOKEN_TTL: at least 60 seconds")
         problems += self._mail_problems()
+        problems += self._pay_problems()
+        return problems
+
+    def _pay_problems(self) -> list[str]:
+        if not self.pay_provider:
+            return []
+        if self.pay_provider != "sandbox":
+            return ["NODE_PAY_PROVIDER: empty (no online payment) or sandbox"]
+        problems = []
+        if not self.pay_sandbox_url.startswith(("http://", "https://")):
+            problems.append("NODE_PAY_SANDBOX_URL: the sandbox's base URL, e.g. "
+                            "http://127.0.0.1:5100")
+        if len(self.pay_sandbox_secret) < 16:
+            problems.append("NODE_PAY_SANDBOX_SECRET: a shared secret of at least 16 characters")
         return problems
 
     def _mail_problems(self) -> list[str]:

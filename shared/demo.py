@@ -8,6 +8,8 @@ A hub and two nodes, each with its own SQLite database, all on one embedded bus 
   process, as an operator would: this module imports neither app. Keys, migrations, seeding
   (`partynet node demo --no-serve`), enrollment tokens, enrollment over HTTP, then gunicorn for
   the three apps and the three bus workers;
+- the hub publishes a directive and a study item to every node (once), which the nodes pin on
+  their members' pages;
 - the nodes publish their statistics snapshots and public articles; the launcher waits (bounded)
   until the hub holds them, prints the URLs and the accounts, and serves until Ctrl-C, which
   stops every child's process group.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import datetime
 import json
 import os
 import secrets
@@ -46,6 +49,18 @@ PIDS_FILE = "demo.pids"
 #: Written in a node's folder once it is enrolled: later runs skip the enrollment.
 ENROLLED_FILE = "enrolled"
 SUMMARY_FILE = "summary.json"
+#: Written in the hub's folder once the demo directives are published: later runs skip them.
+DIRECTIVES_FILE = "directives-published"
+#: What the hub sends every node after enrollment: (kind, priority, title, text, link).
+DIRECTIVES = (
+    ("directive", "high", "关于开展“学党章、守党规”主题党日活动的通知",
+     "各基层党组织：\n请于本月主题党日组织党员集中学习党章，开展一次党规党纪专题讨论，"
+     "并在截止日期前完成。",
+     "活动方案=https://www.12371.cn/"),
+    ("study", "normal", "学习材料：党的二十届三中全会公报",
+     "请每位党员认真学习全会公报，学习后在本页标记“已完成”。",
+     "全会公报=https://www.12371.cn/"),
+)
 #: The word the printed search URL looks for (every demo tenant has articles about it).
 SEARCH_WORD = "党建"
 
@@ -315,6 +330,20 @@ class Network:
 
         self._parallel([lambda spec=spec: one(spec) for spec in NODES])
 
+    def publish_directives(self, echo: Any) -> None:
+        """Once: the hub publishes the demo's directive and study item to every node."""
+        marker = self.folder(HUB_DIR) / DIRECTIVES_FILE
+        if marker.exists():
+            return
+        deadline = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
+        for kind, priority, title, body, link in DIRECTIVES:
+            self.run("directives", HUB_DIR, "directive", "create", "--title", title,
+                     "--body", body, "--kind", kind, "--priority", priority, "--pinned",
+                     "--deadline", deadline, "--link", link, "--by", "partynet demo",
+                     "--publish")
+        marker.write_text("published\n", encoding="utf-8")
+        echo(f"the hub published {len(DIRECTIVES)} directives to every node")
+
     def publish_statistics(self) -> None:
         self._parallel([lambda spec=spec: self.run(f"stats-{spec.node_id}", spec.node_id,
                                                   "stats", "publish") for spec in NODES])
@@ -378,6 +407,7 @@ class Network:
             f"  search        {hub}/api/feed/search?q={word}   ({SEARCH_WORD})",
             f"  statistics    {hub}/api/stats/rollup?prefix=50   (Chongqing; 34: Anhui)",
             f"  rankings      {hub}/api/stats/rankings?metric=party_members",
+            f"  directives    {hub}/console/directives   (sign in as a hub administrator)",
         ]
         for spec in NODES:
             url = self.node_url(spec.node_id)
@@ -390,6 +420,8 @@ class Network:
                     f"{tenant['members']} members, {tenant['public_articles']} public articles",
                     f"    public site   {url}/t/{tenant['slug']}/",
                     f"    sign in       {url}{login}",
+                    f"    directives    {url}/t/{tenant['slug']}/directives   (pinned on "
+                    f"the members' cards)",
                     f"    on the hub    {hub}/api/stats/rollup?prefix={tenant['code_prefix']}"
                     f"   {hub}/api/feed?tenant={tenant['slug']}",
                 ]
@@ -436,6 +468,7 @@ def run_demo(*, instance: Path, host: str, port_base: int, reset: bool, no_serve
         echo(f"starting the hub at {network.hub_url} ...")
         network.wait_until("the hub answering /readyz", lambda: _ready(network.hub_url), 90)
         network.enroll(echo)
+        network.publish_directives(echo)
         network.publish_statistics()
         if no_serve:
             network.stop_all()

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,18 @@ def test_demo_network_starts_enrolls_delivers_and_stops_cleanly(tmp_path):
         for url in (f"{cq}/t/dadukou/", f"{cq}/t/jiulongpo/", f"{tl}/t/tongguan/"):
             assert requests.get(url, timeout=10).status_code == 200
 
+        # The hub's directive and study item reach every tenant of both nodes (the hub's worker
+        # relays them; bounded wait).
+        expected = [("dadukou", 2), ("jiulongpo", 2)], [("tongguan", 2)]
+        deadline = time.monotonic() + 60
+        while True:
+            held = tuple(_directives(tmp_path / "demo" / node / "node.db")
+                         for node in ("chongqing-1", "tongling-1"))
+            if held == expected or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert held == expected, _logs(tmp_path)
+
         pids = [int(line.split()[1]) for line in
                 (tmp_path / "demo" / "demo.pids").read_text().splitlines()]
         assert len(pids) == 6  # three gunicorn masters, three bus workers
@@ -131,6 +144,14 @@ def test_demo_network_starts_enrolls_delivers_and_stops_cleanly(tmp_path):
     assert "stopped." in progress
     assert not any(_group_alive(pid) for pid in pids), "a child outlived the demo"
     assert not (tmp_path / "demo" / "demo.pids").exists()
+
+
+def _directives(path: Path) -> list[tuple[str, int]]:
+    """(tenant slug, directives pinned) in a node's database."""
+    with contextlib.closing(sqlite3.connect(path, timeout=10)) as db:
+        return db.execute("SELECT t.slug, count(*) FROM directives d JOIN tenants t "
+                          "ON t.id = d.tenant_id WHERE d.pinned GROUP BY t.slug "
+                          "ORDER BY t.slug").fetchall()
 
 
 def _logs(tmp_path: Path) -> str:

@@ -20,7 +20,7 @@ from federation.delivery.quarantine import held
 from federation.delivery.relay import Relay
 from federation.delivery.stats import delivery_stats
 from federation.keys import utcnow
-from federation.transport import open_bus
+from federation.transport import Bus, TransportError, open_bus
 from shared.db.session import Database, transaction
 from shared.logs import configure_json_logging
 
@@ -28,6 +28,27 @@ from shared.logs import configure_json_logging
 Job = Callable[[threading.Event], None]
 
 logger = logging.getLogger("partynet")
+
+#: A broker that is down when a worker starts is waited for, up to this long between tries.
+DECLARE_RETRY_MAX = 30.0
+
+
+def declare_own_queue(bus: Bus, party: str, stop: threading.Event,
+                      first_retry: float = 0.5) -> bool:
+    """Make sure our queue exists (so that peers can route to us), waiting for a broker that
+    is down instead of exiting: a worker started during an outage rides it out like a running
+    one. False if stopped first."""
+    delay = first_retry
+    while not stop.is_set():
+        try:
+            bus.declare([party])
+            return True
+        except TransportError as exc:
+            logger.warning("broker unavailable", extra={"error": str(exc)[:500],
+                                                        "retry_in_seconds": delay})
+            stop.wait(delay)
+            delay = min(delay * 2, DECLARE_RETRY_MAX)
+    return False
 
 
 def add_bus_commands(group: click.Group, *, load_app: Callable[[], Any],
@@ -44,13 +65,18 @@ def add_bus_commands(group: click.Group, *, load_app: Callable[[], Any],
         configure_json_logging()
         me = party()
         bus = open_bus(bus_url())
-        bus.declare([me.id])
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+
+        def relay_when_declared() -> None:
+            if declare_own_queue(bus, me.id, stop):
+                Relay(me, bus).run(stop)
+
         targets: list[tuple[str, Callable[[], None]]] = []
         if kind in ("relay", "worker"):
-            targets.append(("relay", lambda: Relay(me, bus).run(stop)))
+            # The consumer declares its queue itself, and retries while the broker is away.
+            targets.append(("relay", relay_when_declared))
             targets += [(f"job-{n}", lambda job=job: job(stop))
                         for n, job in enumerate(relay_jobs(), start=1)]
         if kind in ("consume", "worker"):

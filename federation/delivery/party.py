@@ -41,6 +41,11 @@ class Timing:
     block_max: dt.timedelta = dt.timedelta(hours=1)
     #: Messages per relay round and per destination.
     batch: int = 500
+    #: The broker did not take a publish (down, restarting, unreachable): the messages are due
+    #: again after this, doubling with jitter per consecutive failed round, capped, so that an
+    #: outage is probed, not hammered, and the backlog goes out soon after the broker is back.
+    publish_retry: dt.timedelta = dt.timedelta(seconds=1)
+    publish_retry_max: dt.timedelta = dt.timedelta(seconds=30)
     #: Reload keys from the database on an unknown key id at most this often.
     keys_refresh: dt.timedelta = dt.timedelta(seconds=30)
     #: A peer key not confirmed by a directory for this long is no longer trusted (the hub,
@@ -51,6 +56,12 @@ class Timing:
         """Synapse-style: `retransmit_after` doubling per attempt, jittered, capped."""
         base = self.retransmit_after * (2 ** min(max(attempts - 1, 0), 30))
         return min(base * rng.uniform(*self.jitter), self.retransmit_max)
+
+    def publish_retry_delay(self, failures: int,
+                            rng: random.Random = random._inst) -> dt.timedelta:
+        """After `failures` failed rounds in a row: `publish_retry` doubling, jittered, capped."""
+        base = self.publish_retry * (2 ** min(max(failures - 1, 0), 30))
+        return min(base * rng.uniform(*self.jitter), self.publish_retry_max)
 
 
 @dataclasses.dataclass

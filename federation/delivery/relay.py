@@ -9,7 +9,10 @@ with backoff (Synapse-style, doubling with jitter, capped); an unsequenced one i
 
 A crash between (2) and (3) publishes again next round: a duplicate, which receivers drop,
 never a loss. A destination whose queue does not exist is paused with its own backoff, and each
-destination gets its own share of a round, so a dead peer never holds up live ones.
+destination gets its own share of a round, so a dead peer never holds up live ones. A broker that
+does not take a publish (down, restarting) costs nothing but time: the rows record the error and
+are due again after a delay that doubles with every failed round in a row (`publish_retry`,
+capped by `publish_retry_max`), and the relay waits as long before its next try.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ from shared.db.session import transaction
 logger = logging.getLogger(__name__)
 
 _OUTBOX = OutboxMessage.__table__
+#: What the relay records after publishing names the row by id *and* message id: while it
+#: published, the peer may have acknowledged the row (deleted by the consumer) and SQLite may
+#: have given its id to a new message, which must stay untouched (due, and unsequenced).
+_SAME_ROW = sa.and_(_OUTBOX.c.id == sa.bindparam("row_id"),
+                    _OUTBOX.c.message_id == sa.bindparam("row_message_id"))
 
 
 @dataclasses.dataclass
@@ -53,8 +61,8 @@ class _Item:
 @dataclasses.dataclass
 class _Plan:
     items: list[_Item] = dataclasses.field(default_factory=list)
-    #: (destination, row, attempts) of retransmissions beyond the window
-    deferred: list[tuple[str, int, int]] = dataclasses.field(default_factory=list)
+    #: (destination, row, message id, attempts) of retransmissions beyond the window
+    deferred: list[tuple[str, int, str, int]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -71,15 +79,23 @@ class Relay:
         self.bus = bus
         self.clock = clock
         self.rng = rng or random.Random()
+        #: Rounds in a row in which a publish failed, and the delay the last one set.
+        self.failures = 0
+        self.retry_delay = dt.timedelta(0)
 
     def run(self, stop: threading.Event, *, idle: float = 0.2) -> None:
-        """Relay until stopped; a round that found nothing to do sleeps `idle` seconds."""
+        """Relay until stopped; a round that found nothing to do sleeps `idle` seconds, one
+        whose publishing failed as long as it delayed the messages (the broker is away: the
+        rows wait in the database, and acks are not retried in a tight loop either)."""
         while not stop.is_set():
             try:
                 busy = self.run_once()
-            except PublishError as exc:  # the broker is away: the rows wait, we retry soon
-                logger.warning("publish failed", extra={"error": str(exc)})
-                busy = 0
+            except PublishError as exc:
+                logger.warning("publish failed", extra={
+                    "error": str(exc), "failures": self.failures,
+                    "retry_in_seconds": round(self.retry_delay.total_seconds(), 1)})
+                stop.wait(self.retry_delay.total_seconds())
+                continue
             if not busy:
                 stop.wait(idle)
 
@@ -91,6 +107,11 @@ class Relay:
         if not plan.items and not plan.deferred:
             return 0  # an idle round: no second transaction (on SQLite, no write lock)
         result = self._publish(plan.items, now)
+        if result.failed:
+            self.failures += 1
+            self.retry_delay = self.party.timing.publish_retry_delay(self.failures, self.rng)
+        else:
+            self.failures = 0
         with transaction(self.party.db) as session:
             self._record(session, plan, result, now)
         if result.sent:
@@ -129,7 +150,8 @@ class Relay:
                         numbered.append({"row_id": row.id, "sequence": sequence})
                     elif row.attempts and sequence > stream.out_acked_up_to + timing.window:
                         # Beyond the window: probe the peer, do not flood it.
-                        plan.deferred.append((destination, row.id, row.attempts))
+                        plan.deferred.append((destination, row.id, row.message_id,
+                                              row.attempts))
                         continue
                 plan.items.append(_Item(row.id, row.message_id, destination, row.type,
                                         row.tenant, row.data, sequence, row.attempts))
@@ -174,33 +196,35 @@ class Relay:
     def _record(self, session: Session, plan: _Plan, result: _Result, now: dt.datetime) -> None:
         timing = self.party.timing
         # Streams first, in one order, then outbox rows: the consumer locks in that order too.
-        touched = ({i.destination for i in plan.items} | {d for d, _, _ in plan.deferred}
+        touched = ({i.destination for i in plan.items} | {d[0] for d in plan.deferred}
                    | result.unroutable)
         streams = {peer: lock_stream(session, peer) for peer in sorted(touched)}
         sent = [i for i in result.sent if i.row_id is not None]
-        waiting = [{"row_id": i.row_id, "attempts": i.attempts + 1, "sent_at": now,
+        waiting = [{"row_id": i.row_id, "row_message_id": i.message_id,
+                    "attempts": i.attempts + 1, "sent_at": now,
                     "next_attempt_at": now + timing.retransmit_delay(i.attempts + 1, self.rng)}
                    for i in sent if i.sequence is not None]
         if waiting:
             session.execute(
-                sa.update(_OUTBOX).where(_OUTBOX.c.id == sa.bindparam("row_id"))
+                sa.update(_OUTBOX).where(_SAME_ROW)
                 .values(attempts=sa.bindparam("attempts"), sent_at=sa.bindparam("sent_at"),
                         next_attempt_at=sa.bindparam("next_attempt_at"), last_error=None),
                 waiting)
-        gone = [{"row_id": i.row_id} for i in sent if i.sequence is None]
+        gone = [{"row_id": i.row_id, "row_message_id": i.message_id}
+                for i in sent if i.sequence is None]
         if gone:
-            session.execute(sa.delete(_OUTBOX).where(_OUTBOX.c.id == sa.bindparam("row_id")),
-                            gone)
-        later = [{"row_id": row_id,
+            session.execute(sa.delete(_OUTBOX).where(_SAME_ROW), gone)
+        later = [{"row_id": row_id, "row_message_id": message_id,
                   "next_attempt_at": now + timing.retransmit_delay(attempts, self.rng)}
-                 for _destination, row_id, attempts in plan.deferred]
-        failed = [{"row_id": i.row_id, "next_attempt_at": now + dt.timedelta(seconds=1),
-                   "last_error": error} for i, error in result.failed if i.row_id is not None]
+                 for _destination, row_id, message_id, attempts in plan.deferred]
+        failed = [{"row_id": i.row_id, "row_message_id": i.message_id,
+                   "next_attempt_at": now + self.retry_delay, "last_error": error}
+                  for i, error in result.failed if i.row_id is not None]
         for params in (later, failed):
             if params:
-                session.execute(sa.update(_OUTBOX).where(_OUTBOX.c.id == sa.bindparam("row_id"))
-                                .values({k: sa.bindparam(k) for k in params[0] if k != "row_id"}),
-                                params)
+                columns = [k for k in params[0] if k not in ("row_id", "row_message_id")]
+                session.execute(sa.update(_OUTBOX).where(_SAME_ROW)
+                                .values({k: sa.bindparam(k) for k in columns}), params)
         for item in result.sent:
             stream = streams[item.destination]
             stream.last_sent_at = now

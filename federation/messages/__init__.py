@@ -2,11 +2,11 @@
 
 Importing this package registers the built-in types (`federation.messages.bus`,
 `federation.messages.stats`,
-`federation.messages.content`). Other packages
+`federation.messages.content`, `federation.messages.directives`). Other packages
 register their own types with `@register("partynet.<area>.<name>.v1")` on a `MessageSchema`.
 """
 
-from federation.messages import bus, content, stats
+from federation.messages import bus, content, directives, stats
 from federation.messages.fields import MessageSchema
 from federation.messages.registry import (
     MESSAGE_TYPES,
@@ -22,6 +22,7 @@ __all__ = [
     "MessageSchema",
     "bus",
     "content",
+    "directives",
     "register",
     "schema_for",
     "stats",

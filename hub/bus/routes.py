@@ -5,9 +5,10 @@ Aggregate numbers only; production restricts it to the monitoring network in ngi
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -26,6 +27,11 @@ class NodeCollector(Collector):
         for status, count in sorted(nodes.count_nodes().items()):
             family.add_metric([status], count)
         yield family
+        settings = current_app.extensions["hub"]
+        silent = nodes.silent_nodes(dt.timedelta(seconds=settings.silent_after))
+        yield GaugeMetricFamily("partynet_hub_nodes_silent",
+                                "Active nodes not heard from for longer than HUB_SILENT_AFTER",
+                                value=len(silent))
 
 
 _registry = CollectorRegistry(auto_describe=False)

@@ -17,7 +17,9 @@ from federation.delivery.stats import DeliveryStats, delivery_stats
 from federation.envelope import Envelope, Rejected
 from federation.keys import HUB, utcnow
 from federation.messages.content import COUNTERS, PUBLISHED, WITHDRAWN
+from federation.messages.directives import RECEIPT
 from hub.db import db
+from hub.directives import services as directive_services
 from hub.feed import services as feed_services
 from hub.keys.services import load_signing_key
 from hub.nodes import services as nodes
@@ -54,9 +56,13 @@ def _on_content_counters(_session: Session, envelope: Envelope) -> None:
     feed_services.apply_counters(envelope)
 
 
+def _on_directive_receipt(_session: Session, envelope: Envelope) -> None:
+    directive_services.apply_receipt(envelope)
+
+
 HANDLERS = {HEARTBEAT: _on_heartbeat, SNAPSHOT: _on_stats_snapshot,
             PUBLISHED: _on_content_published, WITHDRAWN: _on_content_withdrawn,
-            COUNTERS: _on_content_counters}
+            COUNTERS: _on_content_counters, RECEIPT: _on_directive_receipt}
 
 
 def authorize(_session: Session, envelope: Envelope) -> None:

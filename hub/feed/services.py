@@ -182,6 +182,20 @@ def take_down(item: FeedItem, *, by: str, reason: str,
                       "at": format_time(now)})
 
 
+def find_items(content_key: str) -> Sequence[FeedItem]:
+    """Every item with this content key, whatever its state (the console's look-up)."""
+    return db.session.scalars(sa.select(FeedItem).where(FeedItem.content_key == content_key)
+                              .order_by(FeedItem.node_id).limit(20)).all()
+
+
+def get_any_item(item_id: int) -> FeedItem:
+    """An item whatever its state (withdrawn, taken down): for the administrators."""
+    item = db.session.get(FeedItem, item_id)
+    if item is None:
+        raise NotFound("No such feed item.")
+    return item
+
+
 # --- reading ----------------------------------------------------------------------------------
 
 

@@ -57,7 +57,8 @@ def token_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any],
         make_app()
         rows = services.list_tokens(include_used=include_used)
         for row in rows:
-            used = format_time(row.used_at) if row.used_at else "unused"
+            state = services.token_state(row)
+            used = format_time(row.used_at) if row.used_at else state
             click.echo(f"{row.id}\t{row.node_id}\t{','.join(row.allowed_prefixes)}\t"
                        f"expires {format_time(row.expires_at)}\t{used}\tby {row.created_by}")
         if not rows:
@@ -87,6 +88,22 @@ def node_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any], 
                        f"lag {node.lag_seconds or 0} s")
         if not rows:
             click.echo("no nodes")
+
+    @group.command("silent")
+    @click.option("--after", "after_seconds", type=click.IntRange(min=1), default=None,
+                  help="Seconds without a heartbeat (default: HUB_SILENT_AFTER).")
+    def silent(after_seconds: int | None) -> None:
+        """Active nodes not heard from for too long (exit status 1 when there are any)."""
+        settings = make_app().extensions["hub"]
+        after = dt.timedelta(seconds=after_seconds or settings.silent_after)
+        rows = services.silent_nodes(after)
+        for node in rows:
+            seen = format_time(node.last_seen_at) if node.last_seen_at else "never seen"
+            click.echo(f"{node.id}\t{node.name}\t{seen}\tversion {node.version or '-'}")
+        if not rows:
+            click.echo(f"no node silent for more than {int(after.total_seconds())} s")
+            return
+        raise SystemExit(1)
 
     @group.command("revoke")
     @click.argument("node_id")

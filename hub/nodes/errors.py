@@ -28,6 +28,11 @@ class TokenUsed(EnrollmentRefused):
     title = "Enrollment token already used"
 
 
+class TokenRevoked(EnrollmentRefused):
+    code = "enrollment-token-revoked"
+    title = "Enrollment token revoked"
+
+
 class TokenForAnotherNode(EnrollmentRefused):
     status = 403
     code = "enrollment-token-wrong-node"

@@ -83,6 +83,9 @@ class EnrollmentToken(HubModel):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime]
     used_at: Mapped[dt.datetime | None]
+    #: Revoked by an administrator before it was used: it admits nobody.
+    revoked_at: Mapped[dt.datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(sa.String(120))
 
     def __repr__(self) -> str:
         return f"<EnrollmentToken {self.id} for {self.node_id}>"

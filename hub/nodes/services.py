@@ -42,6 +42,7 @@ from hub.nodes.errors import (
     PrefixTaken,
     TokenExpired,
     TokenForAnotherNode,
+    TokenRevoked,
     TokenUnknown,
     TokenUsed,
 )
@@ -123,12 +124,47 @@ def list_tokens(*, include_used: bool = False) -> Sequence[EnrollmentToken]:
     return db.session.scalars(query).all()
 
 
+def token_state(token: EnrollmentToken, now: dt.datetime | None = None) -> str:
+    """`used`, `revoked`, `expired` or `unused` (the console's and the CLI's word for it)."""
+    if token.used_at is not None:
+        return "used"
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at <= (now or utcnow()):
+        return "expired"
+    return "unused"
+
+
+def get_token(token_id: int) -> EnrollmentToken:
+    token = db.session.get(EnrollmentToken, token_id)
+    if token is None:
+        raise NotFound("No such enrollment token.")
+    return token
+
+
+def revoke_token(token_id: int, *, by: str, now: dt.datetime | None = None) -> EnrollmentToken:
+    """Withdraw a token that was not used yet (a used one already did its work)."""
+    token = db.session.scalars(sa.select(EnrollmentToken).where(EnrollmentToken.id == token_id)
+                               .with_for_update()).first()
+    if token is None:
+        raise NotFound("No such enrollment token.")
+    state = token_state(token, now)
+    if state != "unused":
+        raise Conflict(f"This enrollment token is already {state}.")
+    token.revoked_at, token.revoked_by = now or utcnow(), by.strip()[:120] or "?"
+    db.session.flush()
+    return token
+
+
 def _admit(token: str, node_id: str, now: dt.datetime) -> EnrollmentToken:
     row = db.session.scalars(sa.select(EnrollmentToken)
                              .where(EnrollmentToken.token_hash == token_digest(token))
                              .with_for_update()).first()
     if row is None:
         raise TokenUnknown("This enrollment token is not known to the hub.")
+    if row.revoked_at is not None:
+        raise TokenRevoked("This enrollment token was revoked; ask the hub administrator "
+                           "for a new one.")
     if row.used_at is not None:
         raise TokenUsed("This enrollment token was already used; ask the hub administrator "
                         "for a new one.")
@@ -373,6 +409,29 @@ def get_node(node_id: str) -> Node:
 def node_tenants(node_id: str) -> Sequence[NodeTenant]:
     return db.session.scalars(sa.select(NodeTenant).where(NodeTenant.node_id == node_id)
                               .order_by(NodeTenant.slug)).all()
+
+
+def node_keys(node_id: str) -> Sequence[KnownKey]:
+    """The node's keys, newest validity first (revoked ones too)."""
+    return db.session.scalars(sa.select(KnownKey).where(KnownKey.owner == node_id)
+                              .order_by(KnownKey.valid_from.desc(), KnownKey.key_id)).all()
+
+
+def silent_nodes(after: dt.timedelta, now: dt.datetime | None = None) -> Sequence[Node]:
+    """Active nodes not heard from for longer than `after` (never heard from: since their
+    enrollment), the longest silent first."""
+    cutoff = (now or utcnow()) - after
+    return db.session.scalars(sa.select(Node).where(
+        Node.status == NodeStatus.active,
+        sa.or_(Node.last_seen_at < cutoff,
+               sa.and_(Node.last_seen_at.is_(None), Node.enrolled_at < cutoff)))
+        .order_by(sa.func.coalesce(Node.last_seen_at, Node.enrolled_at), Node.id)).all()
+
+
+def is_silent(node: Node, after: dt.timedelta, now: dt.datetime | None = None) -> bool:
+    if node.status != NodeStatus.active:
+        return False
+    return (node.last_seen_at or node.enrolled_at) < (now or utcnow()) - after
 
 
 def count_nodes() -> dict[str, int]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, request
 from flask_babel import format_date, format_datetime, format_number
 from flask_babel import gettext as _
 
+from hub.auth.session import signed_in
 from hub.portal import labels
 from hub.settings import HubSettings
 from shared.web import i18n
@@ -63,8 +64,9 @@ def _finish(response: Response) -> Response:
     if not is_page(response):
         return response
     settings: HubSettings = current_app.extensions["hub"]
-    # No accounts on the hub's pages yet: every page is public and anonymous.
-    return finish_page(response, public=True, anonymous=True, secure=not settings.debug)
+    # The portal's pages are public; sign-in and console pages never cached.
+    return finish_page(response, public=request.blueprint == "portal",
+                       anonymous=not signed_in(), secure=not settings.debug)
 
 
 def init_app(app: Flask, api: Api) -> None:

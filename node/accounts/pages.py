@@ -21,7 +21,14 @@ from node.db import db
 from node.settings import NodeSettings
 from node.tenants.models import Tenant
 from node.web import i18n, mail
-from node.web.console import FormErrors, Visit, account_page, field_errors, load_form
+from node.web.console import (
+    FormErrors,
+    Visit,
+    account_page,
+    field_errors,
+    is_partial_request,
+    load_form,
+)
 from node.web.responses import page_error
 from node.web.session import csrf_valid, start_session
 from node.web.tenancy import absolute_tenant_url, signed_in_here, tenant_route, tenant_url
@@ -193,7 +200,9 @@ def _accounts_page(visit: Visit, errors: dict[str, str] | None = None,
     accounts = services.list_accounts(visit.principal, after_id=after, limit=ACCOUNTS_PAGE + 1)
     more = len(accounts) > ACCOUNTS_PAGE
     values = request.form if request.method == "POST" else {}
-    return render_template("accounts/console.html", accounts=accounts[:ACCOUNTS_PAGE],
+    shown = accounts[:ACCOUNTS_PAGE]
+    return render_template("accounts/console.html", accounts=shown,
+                           members=services.linked_members(shown),
                            next_after=accounts[ACCOUNTS_PAGE - 1].id if more else None,
                            values=values, errors=errors or {}, me=visit.account.id), status
 
@@ -237,3 +246,69 @@ def account_active(visit: Visit, account_id: int) -> Any:
     flash(_("%(username)s can sign in again.", username=account.username) if active
           else _("%(username)s can no longer sign in.", username=account.username), "success")
     return redirect(visit.url("account_admin_pages.accounts"), 303)
+
+
+# --- an account and its member record (tenant administrators) ------------------------------------
+
+MAX_QUERY = 60
+CANDIDATES = 20
+
+
+def _search_text() -> str | None:
+    value = request.values.get("q", "").strip()
+    return value if value and len(value) <= MAX_QUERY and value.isprintable() else None
+
+
+def _account_page(visit: Visit, account_id: int, *, error: str | None = None,
+                  status: int = 200) -> Any:
+    """The account, the member it is linked to, and the search to link one (results come
+    in place with htmx, or with the page itself without JavaScript)."""
+    account = services.get_account(visit.principal, account_id)
+    q = _search_text()
+    candidates = services.link_candidates(visit.principal, q, limit=CANDIDATES) if q else []
+    context = {"account": account, "q": q, "raw_q": request.values.get("q", "")[:MAX_QUERY],
+               "candidates": candidates, "limit": CANDIDATES, "error": error}
+    if is_partial_request() and request.method == "GET":
+        return render_template("accounts/_candidates.html", **context)
+    member = services.linked_members([account]).get(account.id)
+    return render_template("accounts/account.html", member=member, **context), status
+
+
+@account_page(admin_blp, "/console/accounts/<int:account_id>", needs="tenant_admin")
+def account_detail(visit: Visit, account_id: int) -> Any:
+    return _account_page(visit, account_id)
+
+
+@account_page(admin_blp, "/console/accounts/<int:account_id>/member", needs="tenant_admin",
+              methods=("POST",))
+def account_member(visit: Visit, account_id: int) -> Any:
+    """Link the account to the chosen member (`member_id`), or unlink it (`unlink`)."""
+    unlink = "unlink" in request.form
+    raw = request.form.get("member_id", "").strip()
+    if not unlink and not (raw.isdigit() and 0 < int(raw) < 2**31):
+        return _account_page(visit, account_id, status=400,
+                             error=_("Search for the member, choose one, then confirm."))
+    member_id = None if unlink else int(raw)
+    try:
+        with visit.writing():
+            account = services.set_account_member(visit.principal, account_id,
+                                                  member_id=member_id)
+            username = account.username
+            linked = services.linked_members([account]).get(account.id)
+    except InvalidInput:
+        return _account_page(visit, account_id, status=400, error=_(
+            "This member is not in your scope. Search again and choose one from the list."))
+    except Conflict as exc:
+        return _account_page(visit, account_id, status=409, error=_(
+            "This member already has an account (%(username)s). Unlink it there first.",
+            username=exc.extra.get("account", "")))
+    except Forbidden:
+        return _account_page(visit, account_id, status=403,
+                             error=_("This account holds roles stronger than yours."))
+    if linked is None:
+        flash(_("%(username)s is no longer linked to a member record.", username=username),
+              "success")
+    else:
+        flash(_("%(username)s is now linked to %(name)s (%(number)s).", username=username,
+                name=linked.name, number=linked.member_number), "success")
+    return redirect(visit.url("account_admin_pages.account_detail", account_id=account_id), 303)

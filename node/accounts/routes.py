@@ -59,8 +59,8 @@ class AccountById(MethodView):
     @blp.response(200, AccountSchema)
     @transactional
     def patch(self, data: dict[str, Any], account_id: int) -> Account:
-        """Enable or disable an account"""
-        return services.set_account_active(current_principal(), account_id, **data)
+        """Enable or disable an account, link it to a member record or unlink it"""
+        return services.update_account(current_principal(), account_id, data)
 
 
 @me_blp.route("")

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from shared.web.schema import Schema
 
@@ -33,7 +35,15 @@ class AccountCreateSchema(Schema):
 
 
 class AccountUpdateSchema(Schema):
-    is_active = fields.Boolean(required=True)
+    """Enable or disable, and link to a member record (`member_id`; null unlinks)."""
+
+    is_active = fields.Boolean()
+    member_id = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=2**31 - 1))
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Give is_active, member_id or both.", "_schema")
 
 
 class PasswordChangeSchema(Schema):

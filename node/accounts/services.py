@@ -1,4 +1,6 @@
-"""Accounts: argon2 passwords, sign-in with brute-force throttling, account management."""
+"""Accounts: argon2 passwords, sign-in with brute-force throttling, account management.
+
+Hashing and the throttle are shared with the hub (`shared.web.passwords`, `.throttle`)."""
 
 from __future__ import annotations
 
@@ -6,11 +8,10 @@ import dataclasses
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from node.accounts.models import Account, LoginFailure, PasswordReset
 from node.audit.recording import record
@@ -19,55 +20,32 @@ from node.auth.reach import within
 from node.db import db
 from node.grants.models import Grant, Role
 from node.members.models import Member
+from node.members.services import MemberFilter, member_query
+from node.orgs.models import Org
 from shared.db import utcnow
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyAttempts
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.web.passwords import hash_password, needs_rehash, verify_password
+from shared.web.throttle import Throttle
 
 #: The one password rule (pages and API both show it, from here).
 MIN_PASSWORD_LENGTH = 10
 
-_hasher = PasswordHasher()
-# A hash verified when the account does not exist, so timing does not reveal usernames.
-_DUMMY_HASH = _hasher.hash("partynet-no-such-account")
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
+#: Failed sign-ins (and reset requests) per key, in the node's `login_failures` table.
+throttle = Throttle(db, LoginFailure)
 
 
 def check_throttle(keys: Sequence[str], *, max_failures: int, window: int) -> None:
     """Refuse when any key (account, address, client) has too many recent failures."""
-    now = utcnow()
-    rows = db.session.scalars(sa.select(LoginFailure).where(LoginFailure.key.in_(keys))).all()
-    for row in rows:
-        age = (now - row.window_started_at).total_seconds()
-        if age < window and row.failures >= max_failures:
-            raise TooManyAttempts("Too many failed attempts; try again later.",
-                                  headers={"Retry-After": str(int(window - age) + 1)})
+    throttle.check(keys, max_failures=max_failures, window=window)
 
 
 def note_failure(keys: Sequence[str], *, window: int) -> None:
     """Count a failure for each key (the caller commits: a failed sign-in is not an error)."""
-    now = utcnow()
-    for key in keys:
-        row = db.session.get(LoginFailure, key)
-        if row is None:
-            db.session.add(LoginFailure(key=key, failures=1, window_started_at=now))
-        elif (now - row.window_started_at).total_seconds() >= window:
-            row.failures, row.window_started_at = 1, now
-        else:
-            row.failures += 1
-    db.session.flush()
+    throttle.note(keys, window=window)
 
 
 def clear_failures(keys: Sequence[str]) -> None:
-    db.session.execute(sa.delete(LoginFailure).where(LoginFailure.key.in_(keys)))
+    throttle.clear(keys)
 
 
 def authenticate(*, tenant_id: int, username: str, password: str, remote_addr: str | None,
@@ -90,7 +68,7 @@ def authenticate(*, tenant_id: int, username: str, password: str, remote_addr: s
         return None
     clear_failures(keys)
     account.last_login_at = utcnow()
-    if _hasher.check_needs_rehash(account.password_hash or ""):
+    if needs_rehash(account.password_hash):
         account.password_hash = hash_password(password)
     return account
 
@@ -268,15 +246,97 @@ def get_account(principal: Principal, account_id: int) -> Account:
     return account
 
 
+def _require_authority_over(principal: Principal, account: Account) -> None:
+    """Changing who an account is, or switching it off, changes what its roles reach: only
+    for principals who could have granted every role it holds."""
+    held = db.session.execute(sa.select(Grant.role, Grant.org_code)
+                              .where(Grant.account_id == account.id)).all()
+    if not all(principal.may_grant(Role(role), code) for role, code in held):
+        raise Forbidden("This account holds roles stronger than yours.")
+
+
 def set_account_active(principal: Principal, account_id: int, *, is_active: bool) -> Account:
     account = get_account(principal, account_id)
     if account.id == principal.account_id and not is_active:
         raise Conflict("You cannot disable your own account.")
-    held = db.session.execute(sa.select(Grant.role, Grant.org_code)
-                              .where(Grant.account_id == account.id)).all()
-    if not all(principal.may_grant(Role(role), code) for role, code in held):
-        # Switching an account off would take away roles stronger than the caller's own.
-        raise Forbidden("This account holds roles stronger than yours.")
+    _require_authority_over(principal, account)
     account.is_active = is_active
     return account
+
+
+def set_account_member(principal: Principal, account_id: int, *,
+                       member_id: int | None) -> Account:
+    """Link an account to a member record (its owner signs in as that member: the card, the
+    self-declared fields) or unlink it (None).
+
+    The member must be within the principal's administration and of this tenant (else the
+    same "unknown member" as for a member that does not exist), and linked to no other
+    account: one person, one login.
+    """
+    account = get_account(principal, account_id)
+    _require_authority_over(principal, account)
+    if member_id is not None:
+        _member_code_in_reach(principal, member_id)
+        holder = db.session.scalar(sa.select(Account.username).where(
+            Account.member_id == member_id, Account.id != account.id))
+        if holder is not None:
+            raise Conflict("This member already has an account.",
+                           errors={"member_id": ["Already linked to another account."]},
+                           account=holder)
+    if account.member_id != member_id:
+        account.member_id = member_id
+        db.session.flush()
+    return account
+
+
+def update_account(principal: Principal, account_id: int, data: Mapping[str, Any]) -> Account:
+    """The API's PATCH: link or unlink a member and enable or disable, in one transaction."""
+    account = get_account(principal, account_id)
+    if "member_id" in data:
+        set_account_member(principal, account_id, member_id=data["member_id"])
+    if "is_active" in data:
+        set_account_active(principal, account_id, is_active=data["is_active"])
+    return account
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkCandidate:
+    """A member one may link an account to, and the account it already has, if any."""
+
+    id: int
+    name: str
+    member_number: str
+    org_name: str
+    account_username: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkedMember:
+    id: int
+    name: str
+    member_number: str
+    org_name: str
+
+
+def linked_members(accounts: Sequence[Account]) -> dict[int, LinkedMember]:
+    """The member record of each linked account (account id -> member), in one query."""
+    ids = {a.member_id: a.id for a in accounts if a.member_id is not None}
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Member.id, Member.name, Member.member_number, Org.name.label("org_name"))
+        .join(Org, Org.id == Member.org_id).where(Member.id.in_(ids))).mappings()
+    return {ids[row["id"]]: LinkedMember(**row) for row in rows}
+
+
+def link_candidates(principal: Principal, q: str, *, limit: int = 20) -> list[LinkCandidate]:
+    """Members within the principal's administration matching `q` (name, member number or
+    national ID, as the member search reads it), for the page that links an account."""
+    stmt = (member_query(principal, MemberFilter(q=q), Member.id, Member.name,
+                         Member.member_number, Org.name.label("org_name"),
+                         Account.username.label("account_username"), role=Role.org_admin)
+            .join(Org, Org.id == Member.org_id)
+            .outerjoin(Account, Account.member_id == Member.id)
+            .order_by(Member.org_code, Member.id).limit(limit))
+    return [LinkCandidate(**row) for row in db.session.execute(stmt).mappings()]
 

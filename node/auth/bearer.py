@@ -16,7 +16,9 @@ from shared.errors import Forbidden, Unauthorized
 
 PUBLIC_ENDPOINTS = frozenset({"api-docs.openapi_json", "api-docs.openapi_redoc",
                               "api-docs.openapi_swagger_ui", "meta.Version", "meta.healthz",
-                              "meta.readyz", "vendor"})
+                              "meta.readyz", "vendor",
+                              # a payment provider's callback: its signature is the proof
+                              "dues.Callback"})
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="partynet"'}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from flask import (
@@ -24,11 +23,10 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from node.accounts.services import authenticate, set_account_locale
+from node.accounts.services import authenticate, set_account_locale, throttle
 from node.audit.recording import acting_as
 from node.auth import oauth
-from node.auth.oauth import NodeAuthorizationServer, Revocation, authorization_server
-from node.auth.services import check_client_throttle, client_throttle_keys, note_client_failure
+from node.auth.oauth import NodeAuthorizationServer, authorization_server
 from node.db import db
 from node.settings import NodeSettings
 from node.tenants.models import Tenant
@@ -44,6 +42,13 @@ from node.web.session import (
 from node.web.tenancy import show_tenant, signed_in_here, tenant_route, tenant_url
 from shared.db import transaction
 from shared.errors import TooManyAttempts
+from shared.web.oauth import (
+    AppAuthorizationServer,
+    client_endpoint,
+    revocation_response,
+    token_response,
+)
+from shared.web.session import safe_next
 
 __all__ = ["blp", "current_session_account"]
 
@@ -74,14 +79,7 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-def _safe_next(value: str | None) -> str | None:
-    """Only a path on this site: never an open redirect to another host."""
-    if not value or not value.isprintable() or "\\" in value or len(value) > 4000:
-        return None
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
-        return None
-    return value
+_safe_next = safe_next
 
 
 @tenant_route(blp, "/login", methods=["GET", "POST"])
@@ -163,11 +161,12 @@ def authorize() -> Any:
     except ValueError:
         return page_error(400, _("The application's request is malformed."))
     client: oauth.Client = grant.client
+    tenant_id = client.row.tenant_id
     with all_tenants():
-        tenant = db.session.get(Tenant, client.tenant_id)
+        tenant = db.session.get(Tenant, tenant_id)
     assert tenant is not None
     account = current_session_account()
-    if account is None or account.tenant_id != client.tenant_id:
+    if account is None or account.tenant_id != tenant_id:
         if request.method == "POST":
             return page_error(403, _("Sign in to %(name)s to approve this application.",
                                      name=tenant.name))
@@ -184,50 +183,18 @@ def authorize() -> Any:
             grant_user=account if approved else None, grant=grant))
 
 
-class _Discard(Exception):
-    """Roll back the endpoint's transaction but still send its (error) response."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__()
-        self.response = response
-
-
-def _client_endpoint(run: Callable[[NodeAuthorizationServer], Response]) -> Response:
-    """Token and revocation: throttled per client and address, one transaction.
-
-    Failed client authentication is counted in its own transaction after the endpoint's work
-    is rolled back; over the limit the request is refused before any secret is checked.
-    """
-    server = authorization_server()
+def _client_endpoint(run: Callable[[AppAuthorizationServer], Response]) -> Response:
+    """Token and revocation: throttled per client and address, one transaction."""
     settings = _settings()
-    client_id = oauth.requesting_client_id(request.headers.get("Authorization"),
-                                           request.form.get("client_id"))
-    keys = client_throttle_keys(client_id, request.remote_addr)
-    try:
-        with transaction(db):
-            check_client_throttle(keys, max_failures=settings.login_max_failures,
-                                  window=settings.login_window)
-            response = server.respond(run)
-            if response.status_code >= 400:
-                raise _Discard(response)
-    except TooManyAttempts as exc:
-        return server.error_response(429, "temporarily_unavailable",
-                                     "Too many failed client authentications; try later.",
-                                     exc.headers)
-    except _Discard as discard:
-        response = discard.response
-        if oauth.client_auth_failed():
-            with transaction(db):
-                note_client_failure(keys, window=settings.login_window)
-    return response
+    return client_endpoint(run, throttle=throttle, max_failures=settings.login_max_failures,
+                           window=settings.login_window)
 
 
 @blp.post("/oauth/token")
 def token() -> Response:
-    return _client_endpoint(lambda server: server.create_token_response())
+    return _client_endpoint(token_response())
 
 
 @blp.post("/oauth/revoke")
 def revoke() -> Response:
-    return _client_endpoint(
-        lambda server: server.create_endpoint_response(Revocation.ENDPOINT_NAME))
+    return _client_endpoint(revocation_response())

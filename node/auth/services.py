@@ -1,4 +1,6 @@
-"""OAuth clients: registration by the operator, and throttling of their authentication."""
+"""OAuth clients: registration by the operator, and the principal behind a bearer token.
+
+Throttling of client authentication is shared with the hub (`shared.web.oauth`)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from node.accounts.models import Account
-from node.accounts.services import check_throttle, hash_password, note_failure
+from node.accounts.services import hash_password
 from node.audit.recording import record
 from node.auth.models import OAuthClient, Token, token_digest
 from node.auth.principal import Principal
@@ -141,31 +143,6 @@ def create_client(*, tenant: Tenant, name: str, redirect_uris: Sequence[str] = (
 def list_clients(tenant: Tenant) -> Sequence[OAuthClient]:
     return db.session.scalars(sa.select(OAuthClient).where(OAuthClient.tenant_id == tenant.id)
                               .order_by(OAuthClient.id)).all()
-
-
-def client_throttle_keys(client_id: str | None, remote_addr: str | None) -> list[str]:
-    """Failed client authentication counts per claimed client id and per address.
-
-    The address key is separate from the sign-in one, so people mistyping passwords behind a
-    shared address do not lock out that address's API clients (and vice versa).
-    """
-    keys = []
-    if client_id:
-        keys.append(f"client:{client_id}")
-    if remote_addr:
-        keys.append(f"client-addr:{remote_addr}")
-    return keys
-
-
-def check_client_throttle(keys: Sequence[str], *, max_failures: int, window: int) -> None:
-    """Raise `TooManyAttempts` (with Retry-After) when a key is over the limit."""
-    if keys:
-        check_throttle(keys, max_failures=max_failures, window=window)
-
-
-def note_client_failure(keys: Sequence[str], *, window: int) -> None:
-    if keys:
-        note_failure(keys, window=window)
 
 
 #: Built once: every authenticated request runs it, with only the digest and the time bound.

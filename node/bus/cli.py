@@ -14,6 +14,7 @@ import click
 from federation.delivery.cli import add_bus_commands
 from node.bus import enrollment, services
 from node.db import db
+from node.directives.cli import receipts_job
 from node.stats.cli import publish_all
 from node.stats.services import next_snapshot_at
 from shared.db.session import transaction
@@ -38,8 +39,9 @@ def bus_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any], A
         click.echo(f"created {key.key_id}")
 
     def _relay_jobs(config: Any) -> list[Callable[[threading.Event], None]]:
-        """What the relay process does beside relaying: heartbeats, statistics snapshots."""
-        jobs = [functools.partial(_heartbeats, config)]
+        """What the relay process does beside relaying: heartbeats, statistics snapshots,
+        directive receipts."""
+        jobs = [functools.partial(_heartbeats, config), receipts_job]
         if config.hub_url:
             jobs.append(functools.partial(_key_refreshes, config))
         if config.stats_interval:

@@ -18,9 +18,11 @@ from federation.delivery.keystore import revoke
 from federation.delivery.stats import DeliveryStats, delivery_stats
 from federation.envelope import Envelope, Rejected, parse_time
 from federation.keys import HUB, SigningKey, utcnow
+from federation.messages import directives as directive_messages
 from federation.messages.content import TAKEDOWN
 from node.content import services as content
 from node.db import db
+from node.directives import services as directives
 from node.settings import NodeSettings
 from node.tenants.services import list_tenants
 from shared.errors import Conflict, InvalidInput
@@ -39,7 +41,17 @@ def _on_content_takedown(_session: Session, envelope: Envelope) -> None:
     content.apply_takedown(envelope.tenant, envelope.data)
 
 
-HANDLERS = {KEY_REVOKED: _on_key_revoked, TAKEDOWN: _on_content_takedown}
+def _on_directive_published(_session: Session, envelope: Envelope) -> None:
+    directives.apply_published(envelope.data)
+
+
+def _on_directive_withdrawn(_session: Session, envelope: Envelope) -> None:
+    directives.apply_withdrawn(envelope.data)
+
+
+HANDLERS = {KEY_REVOKED: _on_key_revoked, TAKEDOWN: _on_content_takedown,
+            directive_messages.PUBLISHED: _on_directive_published,
+            directive_messages.WITHDRAWN: _on_directive_withdrawn}
 
 
 def _only_the_hub(_session: Session, envelope: Envelope) -> None:

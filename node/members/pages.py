@@ -14,6 +14,7 @@ from flask import Blueprint, flash, redirect, render_template, request
 from flask_babel import gettext as _
 
 from node.grants.models import Role
+from node.meetings.services import member_meetings
 from node.members import services
 from node.members.models import SELF_DECLARED_FIELDS, STAGE_ORDER, Education, Member, Stage, Status
 from node.members.schemas import (
@@ -28,7 +29,14 @@ from node.members.schemas import (
 from node.orgs.models import Org, OrgKind
 from node.orgs.services import list_orgs
 from node.web import labels
-from node.web.console import FormErrors, Visit, account_page, field_errors, load_form
+from node.web.console import (
+    FormErrors,
+    Visit,
+    account_page,
+    field_errors,
+    is_partial_request,
+    load_form,
+)
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.rules import RuleWarning
 from shared.web.pagination import decode_cursor, encode_cursor
@@ -57,7 +65,8 @@ def org_choices(visit: Visit, role: Role, *, members_only: bool = False) -> list
 
 def _card_context(member: Member) -> dict[str, Any]:
     return {"card": services.activity_card(member), "member": member,
-            "party_age": services.party_age(member)}
+            "party_age": services.party_age(member),
+            "meetings": member_meetings(member.id)}
 
 
 @account_page(blp, "/me")
@@ -132,6 +141,9 @@ def member_list(visit: Visit) -> Any:
     names = {org.id: org.name for org in orgs}
     next_args = {**{k: v for k, v in raw.items() if k not in ("cursor", "limit")},
                  "cursor": next_cursor} if next_cursor else None
+    if is_partial_request():  # the filters, updating the results in place
+        return render_template("members/_results.html", rows=rows, error=error,
+                               org_names=names, next_args=next_args, partial=True)
     return render_template("members/list.html", rows=rows, error=error, orgs=orgs,
                            org_names=names, args=request.args, stages=STAGE_ORDER,
                            statuses=list(Status), next_args=next_args,
@@ -166,7 +178,8 @@ def member_new(visit: Visit) -> Any:
 
 
 def _detail_page(visit: Visit, member: Member, errors: dict[str, dict[str, str]] | None = None,
-                 status: int = 200, warnings: list[str] | None = None) -> Any:
+                 status: int = 200, warnings: list[str] | None = None,
+                 revealed: str | None = None) -> Any:
     current = STAGE_ORDER.index(member.stage)
     next_stage = STAGE_ORDER[current + 1] if current + 1 < len(STAGE_ORDER) else None
     can_edit = visit.principal.can(Role.org_admin, member.org_code)
@@ -174,7 +187,7 @@ def _detail_page(visit: Visit, member: Member, errors: dict[str, dict[str, str]]
         "members/detail.html", **_card_context(member), errors=errors or {},
         form=request.form if request.method == "POST" else {}, next_stage=next_stage,
         stages=STAGE_ORDER, statuses=[s for s in Status if s != Status.transferred_out],
-        can_edit=can_edit, warnings=warnings or [],
+        can_edit=can_edit, warnings=warnings or [], revealed=revealed,
         orgs=org_choices(visit, Role.org_admin, members_only=True) if can_edit else []
     ), status
 
@@ -266,3 +279,17 @@ def member_edit(visit: Visit, member_id: int) -> Any:
         return page(field_errors(exc), 400)
     flash(_("The record has been saved."), "success")
     return redirect(visit.url("member_pages.member_detail", member_id=member_id), 303)
+
+
+@account_page(blp, "/console/members/<int:member_id>/national-id", needs="admin",
+              methods=("POST",))
+def member_national_id(visit: Visit, member_id: int) -> Any:
+    """Show the full national ID once: the API's audited reveal (organization administrators
+    of the member; anyone else gets the 404 the reach rules give)."""
+    with visit.writing():
+        member = services.get_member(visit.principal, member_id)
+        revealed = services.reveal_national_id(visit.principal, member)
+    if is_partial_request():
+        return render_template("members/_national_id.html", member=member, revealed=revealed)
+    return _detail_page(visit, services.get_member(visit.principal, member_id),
+                        revealed=revealed)

@@ -136,11 +136,12 @@ LIST_COLUMNS = (Member.id, Member.member_number, Member.org_id, Member.org_code,
                 Member.status, Member.admitted_on)
 
 
-def member_query(principal: Principal, flt: MemberFilter,
-                 *columns: Any) -> sa.Select[Any]:
-    """Members the principal may read, filtered; the subtree test is an index range on org_code."""
+def member_query(principal: Principal, flt: MemberFilter, *columns: Any,
+                 role: Role = Role.org_viewer) -> sa.Select[Any]:
+    """Members the principal may read (or hold `role` over), filtered; the subtree test is an
+    index range on org_code."""
     stmt = (sa.select(*columns) if columns else sa.select(Member)).where(
-        within(Member.org_code, principal.prefixes(Role.org_viewer)))
+        within(Member.org_code, principal.prefixes(role)))
     if flt.org_id is not None:
         code = principal.granted_orgs.get(flt.org_id) or db.session.execute(
             sa.select(Org.code).where(Org.id == flt.org_id)).scalar()

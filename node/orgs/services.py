@@ -12,7 +12,17 @@ from node.audit.recording import record
 from node.auth.principal import Principal
 from node.auth.reach import require_role, within
 from node.db import db
+from node.dues.models import (
+    DuesAssessment,
+    DuesConsent,
+    DuesLine,
+    DuesMonth,
+    DuesPayment,
+    DuesReduction,
+    DuesReminder,
+)
 from node.grants.models import Grant, Role
+from node.meetings.models import Meeting
 from node.members.models import Member, Stage, Status
 from node.orgs.models import Officer, OfficerPosition, Org, OrgKind, OrgMove
 from node.tenants.models import Tenant
@@ -148,11 +158,17 @@ def update_org(principal: Principal, org: Org, data: dict[str, Any]) -> Org:
     return org
 
 
+#: Dues records keep their branch's code too (lines, closed months, payments, ...).
+DUES_CODED = tuple((model, model.org_code) for model in (
+    DuesLine, DuesMonth, DuesPayment, DuesAssessment, DuesReduction, DuesConsent, DuesReminder))
+
+
 def _recode_subtree(old: str, new: str) -> None:
     """Rewrite every code under `old` to sit under `new`, in every table that keeps one."""
     cut = len(old) + 1
     for model, column in ((Org, Org.code), (Member, Member.org_code),
-                          (Grant, Grant.org_code), (Officer, Officer.org_code)):
+                          (Grant, Grant.org_code), (Officer, Officer.org_code),
+                          (Meeting, Meeting.org_code), *DUES_CODED):
         db.session.execute(
             sa.update(model)
             .where(column >= old, column < subtree_upper_bound(old))

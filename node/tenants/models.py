@@ -22,7 +22,31 @@ DEFAULT_RULES: dict[str, Any] = {
     "branch_committee_max": 7,
     "term_years_village": 5,
     "term_years_other": 3,
+    # Organizational life: months between required meetings of each kind per branch (0: not
+    # required). Windows are aligned to the calendar year, so a cadence divides 12.
+    "cadence_member_assembly": 3,
+    "cadence_committee_meeting": 1,
+    "cadence_group_meeting": 1,
+    "cadence_party_lecture": 3,
+    "cadence_theme_day": 1,
+    "cadence_life_meeting": 12,
+    "cadence_talks": 12,
+    #: A branch with no meeting held for this many months is flagged.
+    "inactivity_months": 3,
+    #: 1: held meetings are reviewed by the committee above (and count once approved).
+    "meeting_review": 0,
+    # Dues (2008 rules): back-pay normally at most 6 months; paying ahead; arrears alerts at 3
+    # (the member) and 6 months (the secretary); the farmers' monthly amount in fen (the
+    # province sets 0.2-1 yuan); the one-off payment that counts as large dues, in yuan.
+    "dues_backpay_months": 6,
+    "dues_ahead_months": 12,
+    "dues_reminder_months": 3,
+    "dues_escalation_months": 6,
+    "dues_farmer_fen": 20,
+    "dues_large_threshold": 1000,
 }
+#: Cadences (months) a setting may take: divisors of 12, or 0 for "not required".
+CADENCE_CHOICES = (0, 1, 2, 3, 4, 6, 12)
 
 
 class Tenant(NodeModel):

@@ -25,8 +25,20 @@ def _page(visit: Visit, errors: dict[str, str] | None = None, status: int = 200)
         "name": tenant.name, "brand_color": tenant.brand_color or "",
         "logo_text": tenant.logo_text or "",
         **{key: tenant.rule(key) for key in services.RULE_RANGES}}
+    life = {key: span for key, span in services.RULE_RANGES.items() if key in LIFE_RULES}
+    dues = {key: span for key, span in services.RULE_RANGES.items() if key.startswith("dues_")}
+    structure = {key: span for key, span in services.RULE_RANGES.items()
+                 if key not in life and key not in dues}
     return render_template("tenants/settings.html", values=values, errors=errors or {},
-                           ranges=services.RULE_RANGES, defaults=DEFAULT_RULES), status
+                           ranges=structure, life_ranges=life, dues_ranges=dues,
+                           defaults=DEFAULT_RULES), status
+
+
+#: The organizational-life settings (cadences of meetings, inactivity, review): their own
+#: part of the form.
+LIFE_RULES = frozenset(key for key in services.RULE_RANGES
+                       if key.startswith("cadence_") or key in ("inactivity_months",
+                                                                "meeting_review"))
 
 
 @account_page(blp, "/console/settings", needs="tenant_admin", methods=("GET", "POST"))
@@ -39,7 +51,8 @@ def settings(visit: Visit) -> Any:
     logo = form.text("logo_text", max_length=services.MAX_LOGO_TEXT)
     rules = {}
     for key, (low, high) in services.RULE_RANGES.items():
-        value = form.integer(key, required=True, low=low, high=high)
+        # (the organizational-life fields may be left out: the current value stays)
+        value = form.integer(key, required=key not in LIFE_RULES, low=low, high=high)
         if value is not None:
             rules[key] = value
     if form.errors:

@@ -14,7 +14,7 @@ from node.auth.principal import Principal
 from node.db import db
 from node.grants.models import Grant, Role
 from node.orgs.models import Org, OrgKind
-from node.tenants.models import DEFAULT_RULES, Tenant, TenantHost
+from node.tenants.models import CADENCE_CHOICES, DEFAULT_RULES, Tenant, TenantHost
 from node.tenants.scoping import all_tenants, current_tenant_id, tenant_context
 from shared.codes import CodeError, overlapping, validate_root_prefix
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -160,6 +160,21 @@ RULE_RANGES: dict[str, tuple[int, int]] = {
     "branch_committee_max": (1, 20),
     "term_years_village": (1, 10),
     "term_years_other": (1, 10),
+    "cadence_member_assembly": (0, 12),
+    "cadence_committee_meeting": (0, 12),
+    "cadence_group_meeting": (0, 12),
+    "cadence_party_lecture": (0, 12),
+    "cadence_theme_day": (0, 12),
+    "cadence_life_meeting": (0, 12),
+    "cadence_talks": (0, 12),
+    "inactivity_months": (1, 12),
+    "meeting_review": (0, 1),
+    "dues_backpay_months": (1, 24),
+    "dues_ahead_months": (0, 24),
+    "dues_reminder_months": (1, 12),
+    "dues_escalation_months": (2, 24),
+    "dues_farmer_fen": (20, 100),
+    "dues_large_threshold": (100, 100000),
 }
 
 
@@ -202,9 +217,15 @@ def update_tenant_settings(principal: Principal, tenant: Tenant, *, name: str,
         low, high = RULE_RANGES.get(key, (0, 0))
         if key not in unknown and not (isinstance(value, int) and low <= value <= high):
             errors[key] = [f"From {low} to {high}."]
+    for key, value in rules.items():
+        if (key.startswith("cadence_") and key not in errors
+                and value not in CADENCE_CHOICES):
+            errors[key] = ["Use 0 (not required) or 1, 2, 3, 4, 6 or 12 months."]
     merged = {key: rules.get(key, tenant.rule(key)) for key in RULE_RANGES}
     if not errors and merged["branch_committee_min"] > merged["branch_committee_max"]:
         errors["branch_committee_min"] = ["More than the largest committee."]
+    if not errors and merged["dues_reminder_months"] >= merged["dues_escalation_months"]:
+        errors["dues_escalation_months"] = ["Must come after the reminder."]
     if errors:
         raise InvalidInput("The settings were not saved.", errors=errors)
     before = {"name": tenant.name, "brand_color": tenant.brand_color,

@@ -136,6 +136,12 @@ def account_page(blueprint: Blueprint, rule: str, *, needs: str = "account",
     return decorator
 
 
+def is_partial_request() -> bool:
+    """An htmx request for a part of a page (not a history restore, which wants it whole)."""
+    return (request.headers.get("HX-Request") == "true"
+            and request.headers.get("HX-History-Restore-Request") != "true")
+
+
 def current_visit() -> Visit | None:
     visit: Visit | None = g.get("visit")
     return visit
@@ -189,6 +195,8 @@ SERVICE_MESSAGES: dict[str, Any] = {
     "You may only revoke roles no stronger than your own, within your scope.":
         _l("You may only revoke roles no stronger than your own, within your scope."),
     "Not editable.": _l("This field cannot be changed here."),
+    "Must come after the reminder.":
+        _l("The secretary is alerted after the member is reminded: choose more months."),
 }
 
 
@@ -337,12 +345,16 @@ def console_links() -> list[dict[str, str]]:
     items = [("member_pages.console_home", _("Overview"), "console"),
              ("org_pages.tree", _("Organizations"), "console"),
              ("member_pages.member_list", _("Members"), "console"),
+             ("meeting_pages.calendar_page", _("Meetings"), "console"),
+             ("meeting_pages.compliance", _("Compliance"), "console"),
+             ("dues_pages.month_page", _("Dues"), "console"),
              ("import_pages.upload", _("Import"), "admin"),
              ("grant_pages.grants", _("Roles"), "admin"),
              ("audit_pages.audit_log", _("Audit log"), "admin"),
              ("tenant_pages.settings", _("Settings"), "tenant_admin"),
              ("tenant_pages.administrators", _("Administrators"), "tenant_admin"),
-             ("account_admin_pages.accounts", _("Accounts"), "tenant_admin")]
+             ("account_admin_pages.accounts", _("Accounts"), "tenant_admin"),
+             ("quarantine_pages.quarantine", _("Quarantine"), "tenant_admin")]
     return [{"url": tenant_url(endpoint), "label": label, "endpoint": endpoint}
             for endpoint, label, needs in items if NEEDS[needs](visit)]
 

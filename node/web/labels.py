@@ -130,6 +130,21 @@ RULES = {
     "branch_committee_max": _l("Largest branch committee"),
     "term_years_village": _l("Term of village and community organizations (years)"),
     "term_years_other": _l("Term of other organizations (years)"),
+    "cadence_member_assembly": _l("Member assembly: every how many months"),
+    "cadence_committee_meeting": _l("Committee meeting: every how many months"),
+    "cadence_group_meeting": _l("Group meeting: every how many months"),
+    "cadence_party_lecture": _l("Party lecture: every how many months"),
+    "cadence_theme_day": _l("Theme day: every how many months"),
+    "cadence_life_meeting": _l("Life meeting: every how many months"),
+    "cadence_talks": _l("Talks: every how many months"),
+    "inactivity_months": _l("Months without meetings before a branch is flagged"),
+    "meeting_review": _l("Review of meetings by the committee above (1: yes, 0: no)"),
+    "dues_backpay_months": _l("Dues: months that may be paid back at most"),
+    "dues_ahead_months": _l("Dues: months that may be paid ahead at most"),
+    "dues_reminder_months": _l("Dues: months unpaid before the member is reminded"),
+    "dues_escalation_months": _l("Dues: months unpaid before the secretary is alerted"),
+    "dues_farmer_fen": _l("Dues: farmers' monthly amount (fen, 20 to 100)"),
+    "dues_large_threshold": _l("Dues: one-off payment that counts as large dues (yuan)"),
 }
 
 

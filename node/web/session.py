@@ -3,19 +3,20 @@
 The session holds the account and tenant ids, a stamp of the account's password and a
 per-session CSRF token; it is started afresh at sign-in (nothing set before survives) and
 cleared at sign-out. A password change or reset ends every other session of the account: their
-stamp no longer matches.
+stamp no longer matches. The pieces are shared with the hub (`shared.web.session`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
-
-from flask import g, request, session
+from flask import g, session
 
 from node.accounts.models import Account
 from node.auth import oauth
+from shared.web.session import csrf_token, csrf_valid, fresh_session, stamp_matches
+from shared.web.session import password_stamp as _stamp
+
+__all__ = ["csrf_token", "csrf_valid", "current_session_account", "end_session",
+           "password_stamp", "start_session"]
 
 
 def current_session_account() -> Account | None:
@@ -27,9 +28,7 @@ def current_session_account() -> Account | None:
     account = None
     if isinstance(account_id, int) and isinstance(tenant_id, int):
         account = oauth.load_user(tenant_id, account_id)
-    stamp = session.get("password_stamp")
-    if account is not None and not (isinstance(stamp, str) and hmac.compare_digest(
-            stamp, password_stamp(account))):
+    if account is not None and not stamp_matches(account.password_hash):
         account = None  # the password changed since this session signed in
     g.session_account = account
     return account
@@ -37,16 +36,12 @@ def current_session_account() -> Account | None:
 
 def password_stamp(account: Account) -> str:
     """Changes whenever the password does (a digest of its salted hash, never the hash)."""
-    return hashlib.sha256((account.password_hash or "").encode()).hexdigest()[:16]
+    return _stamp(account.password_hash)
 
 
 def start_session(account: Account) -> None:
     # A fresh session (and CSRF token) on sign-in: nothing set before it survives (fixation).
-    session.clear()
-    session["account_id"] = account.id
-    session["tenant_id"] = account.tenant_id
-    session["password_stamp"] = password_stamp(account)
-    session["csrf"] = secrets.token_urlsafe(32)
+    fresh_session(account.password_hash, account_id=account.id, tenant_id=account.tenant_id)
     g.session_account = account
 
 
@@ -56,16 +51,3 @@ def end_session() -> int | None:
     session.clear()
     g.pop("session_account", None)
     return tenant_id if isinstance(tenant_id, int) else None
-
-
-def csrf_token() -> str:
-    token = session.get("csrf")
-    if not isinstance(token, str):
-        token = session["csrf"] = secrets.token_urlsafe(32)
-    return token
-
-
-def csrf_valid() -> bool:
-    sent, expected = request.form.get("csrf_token", ""), session.get("csrf")
-    return (isinstance(expected, str) and bool(sent)
-            and hmac.compare_digest(sent.encode(), expected.encode()))

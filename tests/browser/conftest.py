@@ -54,6 +54,8 @@ class LiveNode:
         return f"http://{host}:{self.port}{path}"
 
     password: str = DEMO_PASSWORD
+    #: The node's instance folder (its SQLite database, its signing key).
+    instance: Path | None = None
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +93,7 @@ def live_node(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory
             except requests.ConnectionError:
                 pass
             time.sleep(0.3)
-        yield LiveNode(port)
+        yield LiveNode(port, instance=folder / "instance")
     finally:
         proc.terminate()
         try:

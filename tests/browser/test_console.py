@@ -214,3 +214,156 @@ def test_the_console_pages_are_accessible_and_fit_the_screen(live_node, open_pag
         assert response is not None and response.status == 200, path
         assert page.locator("html").get_attribute("lang") == "zh-CN"
         _check(page, name, viewport)
+
+
+# --- issue 3: link accounts, reveal national IDs, search in place; the quarantine -------------
+
+
+def test_the_admin_links_a_new_account_to_a_member(live_node, open_page):
+    page = open_page(DESKTOP)
+    sign_in(page, live_node, "admin")
+    page.goto(live_node.url("/console/accounts"))
+    username = f"link{secrets.randbelow(10**6):06d}"
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("显示名称").fill("新账号")
+    page.get_by_label("初始密码").fill(live_node.password)
+    page.get_by_role("button", name="创建账号").click()
+    page.wait_for_url(live_node.url("/console/accounts"))
+    page.get_by_role("row", name=re.compile(username)).get_by_role(
+        "link", name=re.compile("关联党员")).click()
+    page.wait_for_url(re.compile(r".*/console/accounts/\d+$"))
+    account_url = page.url
+    page.get_by_label("查找党员").fill("王")  # results arrive in place (htmx), no new page
+    choice = page.locator("#candidates input[type=radio]:not([disabled])").first
+    choice.wait_for()
+    assert page.url == account_url
+    label = page.locator(f"label[for='{choice.get_attribute('id')}']").inner_text()
+    name = label.split(" ")[0]
+    _check(page, "console-account-link", "desktop")
+    choice.check()
+    page.get_by_role("button", name=re.compile(f"将 {username} 关联到所选党员")).click()
+    page.wait_for_url(account_url)
+    main = page.locator("main").inner_text()
+    assert f"{username} 已关联到 {name}" in main and "该账号已关联党员" in main
+    page.goto(live_node.url("/console/accounts"))
+    assert name in page.get_by_role("row", name=re.compile(username)).inner_text()
+
+
+def test_the_secretary_reveals_a_national_id_and_finds_the_audit_entry(live_node, open_page):
+    page = open_page(DESKTOP)
+    sign_in(page, live_node, "secretary")
+    page.goto(live_node.url("/console/members"))
+    page.locator("table.data tbody th a").first.click()
+    page.wait_for_url(re.compile(r".*/console/members/\d+$"))
+    member_id = page.url.rsplit("/", 1)[1]
+    value = page.locator("#national-id-value")
+    masked = value.inner_text()
+    assert "*" in masked
+    page.get_by_role("button", name=re.compile("显示完整号码")).click()
+    page.wait_for_function(
+        "() => !document.querySelector('#national-id-value').textContent.includes('*')")
+    full = page.locator("#national-id-value").inner_text().strip()
+    assert re.fullmatch(r"\d{17}[\dX]", full) and full[:3] == masked[:3]
+    assert full[-4:] == masked.strip()[-4:]
+    page.wait_for_function("() => document.activeElement.id === 'national-id-value'")
+    assert "已记入审计日志" in page.locator("main").inner_text()
+    _check(page, "console-member-revealed", "desktop")
+    page.goto(live_node.url(f"/console/audit?action=member.reveal_national_id"
+                            f"&entity_type=member&entity_id={member_id}"))
+    rows = page.locator("table.audit tbody tr")
+    assert rows.count() >= 1
+    assert "secretary" in rows.first.inner_text()
+    assert "member.reveal_national_id" in rows.first.inner_text()
+
+
+def test_the_member_search_updates_the_list_in_place(live_node, open_page):
+    page = open_page(DESKTOP)
+    sign_in(page, live_node, "secretary")
+    page.goto(live_node.url("/console/members"))
+    first = page.locator("table.data tbody th a").first.inner_text()
+    page.evaluate("() => { window.stillHere = true; }")
+    page.get_by_label("姓名、党员编号或身份证号").fill(first)
+    page.wait_for_url(re.compile(r".*/console/members\?.*q="))
+    page.wait_for_function(
+        "name => [...document.querySelectorAll('#results tbody th')].every("
+        "c => c.textContent.includes(name))", arg=first)
+    assert page.evaluate("() => window.stillHere") is True  # no page load: swapped in place
+    assert "显示" in page.locator("#results-status").inner_text()
+    page.get_by_label("发展阶段").select_option("applicant")
+    page.wait_for_url(re.compile(r".*stage=applicant"))
+    assert page.evaluate("() => window.stillHere") is True
+    _check(page, "console-members-search", "desktop")
+
+
+def _hold_for_the_demo_tenant(live_node, n: int) -> list[int]:
+    """Held messages claiming the demo tenant, written into the live node's database as its
+    consumer would have (a ping whose handler failed: releasing it re-runs it harmlessly)."""
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session
+
+    from federation.delivery.consumer import PING, envelope_record
+    from federation.delivery.models import QuarantinedMessage
+    from federation.envelope import Envelope
+    from federation.keyfile import create_signing_key
+
+    assert live_node.instance is not None
+    key = live_node.instance / "node-signing.key"  # the node's NODE_SIGNING_KEY_FILE default
+    if not key.exists():
+        create_signing_key(str(key))
+    engine = sa.create_engine(f"sqlite:///{live_node.instance / 'node.db'}")
+    try:
+        with Session(engine) as session:
+            entries = []
+            for i in range(n):
+                envelope = Envelope.create(PING, source="hub", destination="node-demo",
+                                           tenant="dadukou", data={"n": i, "note": "<b>x</b>"})
+                entries.append(QuarantinedMessage(
+                    reason="handler_failed", detail="RuntimeError: the test broke it",
+                    source="hub", message_id=envelope.id, type=PING, tenant="dadukou",
+                    body=envelope_record(envelope)))
+            session.add_all(entries)
+            session.commit()
+            return [entry.id for entry in entries]
+    finally:
+        engine.dispose()
+
+
+def test_the_admin_inspects_releases_and_discards_quarantined_messages(live_node, open_page):
+    release_id, discard_id = _hold_for_the_demo_tenant(live_node, 2)
+    page = open_page(DESKTOP)
+    sign_in(page, live_node, "admin")
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="管理后台").click()
+    page.get_by_role("navigation", name="管理后台").get_by_role("link", name="隔离区").click()
+    page.wait_for_url(live_node.url("/console/quarantine"))
+    _check(page, "console-quarantine", "desktop")
+    page.locator(f"a[href='/console/quarantine/{release_id}']").click()
+    page.wait_for_url(live_node.url(f"/console/quarantine/{release_id}"))
+    body = page.locator("pre.message-body").inner_text()
+    assert '"note": "<b>x</b>"' in body  # shown as text, not markup
+    assert page.locator("pre.message-body b").count() == 0
+    _check(page, "console-quarantine-entry", "desktop")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_label("备注").first.fill("测试放行")
+    page.get_by_role("button", name="放行", exact=True).click()
+    page.wait_for_function("() => document.body.innerText.includes('消息已放行')")
+    assert "已应用" in page.locator(".notices").inner_text()
+    assert page.get_by_role("button", name="放行", exact=True).count() == 0
+    page.goto(live_node.url(f"/console/quarantine/{discard_id}"))
+    page.once("dialog", lambda dialog: dialog.dismiss())  # changed one's mind: nothing happens
+    page.get_by_role("button", name="丢弃", exact=True).click()
+    assert page.get_by_role("button", name="丢弃", exact=True).is_visible()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="丢弃", exact=True).click()
+    page.wait_for_function("() => document.body.innerText.includes('消息已丢弃')")
+    page.goto(live_node.url("/console/quarantine?status=all"))
+    listed = page.locator("table.data tbody").inner_text()
+    assert "已放行" in listed and "已丢弃" in listed
+
+
+def test_the_secretary_has_no_quarantine(live_node, open_page):
+    page = open_page(PHONE)
+    sign_in(page, live_node, "secretary")
+    response = page.goto(live_node.url("/console/quarantine"))
+    assert response is not None and response.status == 403
+    assert page.get_by_role("navigation", name="管理后台").get_by_role(
+        "link", name="隔离区").count() == 0

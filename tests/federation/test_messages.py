@@ -237,3 +237,52 @@ def test_register_refuses_lax_schemas() -> None:
             example: ClassVar[dict[str, Any]] = {}
 
     assert not any(name.startswith("partynet.test.") for name in MESSAGE_TYPES)
+
+
+# --- directives: hub -> node, and the read-back ---------------------------------------------------
+
+
+def _directive(**changes: Any) -> dict[str, Any]:
+    return {**MESSAGE_TYPES["partynet.directive.published.v1"].example, **changes}
+
+
+def _receipt(**changes: Any) -> dict[str, Any]:
+    return {**MESSAGE_TYPES["partynet.directive.receipt.v1"].example, **changes}
+
+
+@pytest.mark.parametrize(("type_name", "data"), [
+    ("partynet.directive.published.v1", _directive(kind="notice")),
+    ("partynet.directive.published.v1", _directive(priority="low")),
+    ("partynet.directive.published.v1", _directive(audience="members")),
+    ("partynet.directive.published.v1", _directive(title="")),
+    ("partynet.directive.published.v1", _directive(body="x" * 65_537)),
+    ("partynet.directive.published.v1", _directive(tenants=[])),
+    ("partynet.directive.published.v1", _directive(tenants=["dadukou", "dadukou"])),
+    ("partynet.directive.published.v1", _directive(tenants=["Dadukou"])),
+    ("partynet.directive.published.v1", _directive(tenants=["d"])),
+    ("partynet.directive.published.v1", _directive(deadline="2025-03-31")),
+    ("partynet.directive.published.v1", _directive(directive_id=0)),
+    ("partynet.directive.published.v1",
+     _directive(links=[{"title": "x", "url": "javascript:alert(1)"}])),
+    ("partynet.directive.published.v1",
+     _directive(links=[{"title": "x", "url": "https://e.org/a b"}])),
+    ("partynet.directive.published.v1",
+     _directive(links=[{"title": "", "url": "https://e.org/"}])),
+    ("partynet.directive.published.v1",
+     _directive(links=[{"title": "x", "url": "https://e.org/"}] * 21)),
+    ("partynet.directive.withdrawn.v1", {"directive_id": 7, "withdrawn_at": "yesterday"}),
+    ("partynet.directive.receipt.v1", _receipt(read=121)),
+    ("partynet.directive.receipt.v1", _receipt(completed=88)),
+    ("partynet.directive.receipt.v1", _receipt(targeted=-1, read=0, completed=0)),
+])
+def test_directive_rules(type_name: str, data: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        validate_data(type_name, data)
+
+
+def test_directive_edges_that_are_fine() -> None:
+    assert validate_data("partynet.directive.published.v1", _directive(deadline=None, links=[]))
+    full = _receipt(targeted=5, read=5, completed=5)
+    assert validate_data("partynet.directive.receipt.v1", full) == full
+    none = _receipt(targeted=0, read=0, completed=0)
+    assert validate_data("partynet.directive.receipt.v1", none) == none

@@ -39,6 +39,25 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_catalogs() -> None:
+    """`make setup` compiles the catalogs; a bare `pytest` run gets them compiled here."""
+    from hub.portal.web import compile_catalogs
+
+    compile_catalogs()
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real argon2, with the cheapest parameters: the hub's tests sign in a lot."""
+    from argon2 import PasswordHasher
+
+    from shared.web import passwords
+
+    monkeypatch.setattr(passwords, "_hasher",
+                        PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+
+
 @pytest.fixture(scope="session", params=backends())
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)

@@ -78,3 +78,36 @@ def test_disabling_needs_authority_over_every_role_held(world, client):
     assert r.status_code == 200 and r.json["is_active"] is False
     r = client.patch(f"/api/accounts/{boss.id}", headers=secretary, json={"is_active": False})
     assert r.status_code == 403
+
+
+def test_linking_an_account_to_a_member(world, client, session):
+    t, other = world.tenant(), world.tenant()
+    root = world.root(t)
+    b1, b2 = world.org(t, root, "branch"), world.org(t, root, "branch")
+    admin = world.token(world.account(t, [(Role.tenant_admin, root)]))
+    secretary = world.token(world.account(t, [(Role.org_admin, b1)]))
+    login = world.account(t, member=world.member(t, b1))
+    free, taken, theirs = world.member(t, b1), world.member(t, b1), world.member(t, b2)
+    world.account(t, member=taken)
+    outsider = world.member(other, world.root(other))
+    url = f"/api/accounts/{login.id}"
+    r = client.patch(url, headers=secretary, json={"member_id": free.id})
+    assert r.status_code == 200 and r.json["member_id"] == free.id
+    for member_id, status in ((taken.id, 409), (theirs.id, 422), (outsider.id, 422),
+                              (999999, 422)):
+        r = client.patch(url, headers=secretary, json={"member_id": member_id})
+        assert r.status_code == status, (member_id, r.json)
+        assert "member_id" in r.json.get("errors", {}) or status == 409
+    assert client.get(url, headers=admin).json["member_id"] == free.id
+    assert client.patch(url, headers=admin, json={}).status_code == 422
+    # Unlinking (null) takes the account out of the secretary's sight: it was theirs to give.
+    r = client.patch(url, headers=admin, json={"member_id": None, "is_active": False})
+    assert r.status_code == 200 and r.json["member_id"] is None and r.json["is_active"] is False
+    assert client.get(url, headers=secretary).status_code == 404
+    with tenant_context(t.id):
+        changes = session.scalars(sa.select(AuditEntry.after).where(
+            AuditEntry.entity_type == "account", AuditEntry.entity_id == login.id,
+            AuditEntry.action == "account.update").order_by(AuditEntry.id)).all()
+    assert changes[0] == {"member_id": free.id}
+    assert {k: v for change in changes[1:] for k, v in change.items()} == {
+        "member_id": None, "is_active": False}

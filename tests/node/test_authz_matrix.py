@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from decimal import Decimal
 import hashlib
 import io
 import secrets
@@ -25,13 +26,29 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from flask import Flask
 
+from federation.delivery.consumer import PING, envelope_record
+from federation.delivery.models import FederationModel, QuarantinedMessage
+from federation.envelope import Envelope
 from node.accounts.models import Account
 from node.app import create_app
 from node.audit.models import AuditEntry
 from node.auth.models import Token, token_digest
+from node.bus.services import create_signing_key
 from node.content.models import Article, ArticleKind, ArticleStatus, Attachment, Visibility
 from node.db import NodeModel, db
+from node.directives.models import Audience, Directive, DirectiveKind, Priority
+from node.dues.models import DuesLine, DuesReduction, ReductionKind
+from node.dues.services import local_today
 from node.grants.models import Grant, Role
+from node.meetings.models import Attendance as MeetingAttendance
+from node.meetings.models import (
+    AttendanceStatus,
+    Meeting,
+    MeetingAttachment,
+    MeetingKind,
+    MeetingStatus,
+    ReviewStatus,
+)
 from node.members.identity import identity
 from node.members.models import Gender, Member, Stage, Status
 from node.orgs.models import Officer, OfficerPosition, Org, OrgKind
@@ -86,6 +103,14 @@ class Scope:
     article: int = 0  # a published, members-only article of the branch
     draft: int = 0  # a draft of the branch
     attachment: int = 0  # a file attached to `article`
+    quarantined: int = 0  # a held message claiming the scope's tenant (releasable)
+    directive: int = 0  # a study item from the hub for the scope's tenant (all members)
+    meeting: int = 0  # a meeting of the branch open for check-in (B1's: the member invited)
+    held_meeting: int = 0  # a held meeting of the branch with minutes (may be submitted)
+    submitted: int = 0  # a held meeting awaiting review by the committee above
+    meeting_file: int = 0  # a file attached to `meeting`
+    dues_line: int = 0  # this month's unpaid dues line of `member`
+    reduction: int = 0  # a hardship request for `member`, awaiting the committee above
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,17 +179,26 @@ def _article(tenant_id: int, org: int, code: str, status: ArticleStatus) -> dict
 
 @pytest.fixture()
 def matrix(connection: sa.Connection, national_id: Callable[[int], str], app: Flask,
-           tmp_path: Any) -> Iterator[Matrix]:
+           tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Matrix]:
     """Tenant A: root > C1 > {B1, B2}, each branch with a group; tenant B: root > BX > group."""
     sha = hashlib.sha256(ATTACHMENT).hexdigest()
     blobs = tmp_path / "attachments"
     (blobs / sha[:2]).mkdir(parents=True)
     (blobs / sha[:2] / sha).write_bytes(ATTACHMENT)
     app.config["CONTENT_ATTACHMENTS_DIR"] = str(blobs)
+    app.config["MEETINGS_ATTACHMENTS_DIR"] = str(blobs)
+    # The node's consumer (quarantine release and discard) needs the node's signing key.
+    settings = dataclasses.replace(app.extensions["node"],
+                                   signing_key_file=str(tmp_path / "node.key"),
+                                   # online dues: the sandbox provider (never called here)
+                                   pay_provider="sandbox", pay_sandbox_url="http://127.0.0.1:9",
+                                   pay_sandbox_secret=PAY_SECRET)
+    create_signing_key(settings)
+    monkeypatch.setitem(app.extensions, "node", settings)
     pa, pb = (f"{region}{secrets.randbelow(900) + 100}" for region in ("500101", "500102"))
     with all_tenants():
         a, b = _insert(Tenant, [
-            {"slug": f"m{pa}", "name": "A", "code_prefix": pa, "rules": {},
+            {"slug": f"m{pa}", "name": "A", "code_prefix": pa, "rules": {"meeting_review": 1},
              "next_member_seq": 5},
             {"slug": f"m{pb}", "name": "B", "code_prefix": pb, "rules": {},
              "next_member_seq": 2}])
@@ -226,6 +260,55 @@ def matrix(connection: sa.Connection, national_id: Callable[[int], str], app: Fl
             {"tenant_id": tenant[s], "at": dt.datetime.now(dt.UTC), "actor": "test",
              "action": "member.create", "entity_type": "member", "entity_id": members[s],
              "scope_code": branch[s][1]} for s in SCOPES])
+        # A message of each scope's tenant held because applying it failed: releasing it
+        # re-runs it (a ping: no effect beyond the release itself).
+        slugs = {a: f"m{pa}", b: f"m{pb}"}
+        pings = [Envelope.create(PING, source="hub", destination="node-local",
+                                 tenant=slugs[tenant[s]], data={"n": i})
+                 for i, s in enumerate(SCOPES)]
+        quarantined = dict(zip(SCOPES, _insert(QuarantinedMessage, [
+            {"reason": "handler_failed", "detail": "RuntimeError: test", "source": "hub",
+             "message_id": e.id, "type": PING, "tenant": e.tenant, "body": envelope_record(e)}
+            for e in pings]), strict=True))
+        # A study item from the hub for each tenant: own and sibling share tenant A's.
+        study = {"hub_id": 1, "kind": DirectiveKind.study, "title": "学习材料", "body": "",
+                 "links": [], "priority": Priority.normal, "pinned": True,
+                 "audience": Audience.all, "published_at": dt.datetime.now(dt.UTC),
+                 "received_at": dt.datetime.now(dt.UTC)}
+        directive_a, directive_b = _insert(Directive, [{**study, "tenant_id": a},
+                                                       {**study, "tenant_id": b}])
+        directives = {"own": directive_a, "sibling": directive_a, "other": directive_b}
+        # Meetings of each branch (tenant A reviews meetings): one open for check-in now with
+        # the branch's full member invited (and B1's "member"), one held, one submitted.
+        now = dt.datetime.now(dt.UTC)
+        meeting_rows = [_meeting(tenant[s], *branch[s], now, state) for s in SCOPES
+                        for state in ("open", "held", "submitted")]
+        meeting_ids = _insert(Meeting, meeting_rows)
+        meeting_records = {s: dict(zip(("meeting", "held_meeting", "submitted"),
+                                       meeting_ids[3 * i:3 * i + 3], strict=True))
+                           for i, s in enumerate(SCOPES)}
+        invited = [(s, linked[s]) for s in SCOPES] + [("own", self_member)]
+        db.session.execute(sa.insert(MeetingAttendance), [
+            {"tenant_id": tenant[s], "meeting_id": meeting_records[s]["meeting"],
+             "member_id": m, "status": AttendanceStatus.invited, "updated_at": now}
+            for s, m in invited])
+        for s, file_id in zip(SCOPES, _insert(MeetingAttachment, [
+                {"tenant_id": tenant[s], "meeting_id": meeting_records[s]["meeting"],
+                 "filename": "会议记录.txt", "content_type": "text/plain",
+                 "size": len(ATTACHMENT), "sha256": sha} for s in SCOPES]), strict=True):
+            meeting_records[s]["meeting_file"] = file_id
+        # Dues: this month's unpaid line of each scope's member and of the "member"
+        # principal's own record; a hardship request of each scope's member.
+        line_ids = _insert(DuesLine, [_dues_line(tenant[s], members[s], *branch[s])
+                                      for s in SCOPES]
+                           + [_dues_line(a, self_member, *branch["own"])])
+        dues = {s: {"dues_line": line_ids[i]} for i, s in enumerate(SCOPES)}
+        for s, reduction_id in zip(SCOPES, _insert(DuesReduction, [
+                {"tenant_id": tenant[s], "member_id": members[s], "org_code": branch[s][1],
+                 "kind": ReductionKind.exempt, "from_month": THIS_MONTH,
+                 "to_month": THIS_MONTH, "reason": "困难", "status": "pending",
+                 "requested_at": now} for s in SCOPES]), strict=True):
+            dues[s]["reduction"] = reduction_id
         db.session.commit()
     db.session.remove()
     headers = {p: h for p, (_, h) in tokens.items()}
@@ -234,22 +317,54 @@ def matrix(connection: sa.Connection, national_id: Callable[[int], str], app: Fl
     yield Matrix(root=root, scopes={
         s: Scope(s, *branch[s], {"own": g1, "sibling": g2, "other": gx}[s], members[s],
                  scope_accounts[s], grant_ids[i], officers[s], articles[s], drafts[s],
-                 attachments[s]) for i, s in enumerate(SCOPES)},
+                 attachments[s], quarantined[s], directives[s], **meeting_records[s],
+                 **dues[s])
+        for i, s in enumerate(SCOPES)},
         accounts=accounts, self_member=self_member, headers=headers, national_id=national_id)
+
+
+CHECKIN_CODE = "123456"
+PAY_SECRET = "matrix-sandbox-secret-0123"
+THIS_MONTH = local_today().replace(day=1)
+MONTH = THIS_MONTH.strftime("%Y-%m")
+
+
+def _dues_line(tenant_id: int, member: int, org: int, code: str) -> dict[str, Any]:
+    return {"tenant_id": tenant_id, "member_id": member, "org_id": org, "org_code": code,
+            "month": THIS_MONTH, "category": "salaried", "base": Decimal("3000"),
+            "amount_due": Decimal("15.00"), "rule_version": "cpc-2008", "status": "unpaid"}
+
+
+def _meeting(tenant_id: int, org: int, code: str, now: dt.datetime,
+             state: str) -> dict[str, Any]:
+    """A theme day of the branch: open (started 10 minutes ago), held, or submitted."""
+    held = state != "open"
+    starts = now - (dt.timedelta(days=2) if held else dt.timedelta(minutes=10))
+    return {"tenant_id": tenant_id, "org_id": org, "org_code": code,
+            "kind": MeetingKind.theme_day, "title": "主题党日", "starts_at": starts,
+            "ends_at": starts + dt.timedelta(hours=1, minutes=30), "place": "党员活动室",
+            "status": MeetingStatus.held if held else MeetingStatus.scheduled,
+            "minutes": "学习党章。" if held else "", "checkin_code": CHECKIN_CODE,
+            "review_status": ReviewStatus.submitted if state == "submitted"
+            else ReviewStatus.none, "created_at": starts - dt.timedelta(days=7)}
 
 
 Snapshot = dict[str, dict[str, str]]
 
 
+#: Every table of the node's database: its own and the federation's (quarantine, inbox, ...).
+TABLES = [*NodeModel.metadata.sorted_tables, *FederationModel.metadata.sorted_tables]
+
+
 def _snapshot_sql() -> str:
-    """One UNION ALL over every node table: (table, primary key, the whole row as text)."""
+    """One UNION ALL over every table: (table, primary key, the whole row as text)."""
     parts = []
-    for table in NodeModel.metadata.sorted_tables:
-        (pk,) = table.primary_key.columns
+    for table in TABLES:
+        key = " || '|' || ".join(f"CAST(\"{c.name}\" AS TEXT)"
+                                 for c in table.primary_key.columns)
         row = " || '|' || ".join(f"COALESCE(CAST(\"{c.name}\" AS TEXT), '<null>')"
                                  for c in table.columns)
-        parts.append(f"SELECT '{table.name}', CAST(\"{pk.name}\" AS TEXT), {row} "
-                     f"FROM \"{table.name}\"")
+        parts.append(f"SELECT '{table.name}', {key}, {row} FROM \"{table.name}\"")
     return " UNION ALL ".join(parts)
 
 
@@ -258,7 +373,7 @@ SNAPSHOT_SQL = _snapshot_sql()
 
 def snapshot(connection: sa.Connection) -> Snapshot:
     """Every row of every node table, keyed by primary key, in one round trip."""
-    tables: Snapshot = {table.name: {} for table in NodeModel.metadata.sorted_tables}
+    tables: Snapshot = {table.name: {} for table in TABLES}
     for name, key, row in connection.exec_driver_sql(SNAPSHOT_SQL):
         tables[name][key] = row
     return tables
@@ -367,6 +482,25 @@ def listing(role: Role, *, admins_only: bool = False) -> Rule:
     return rule
 
 
+def tenant_admins_only() -> Rule:
+    """The quarantine: tenant administrators only (403 for anyone else of the tenant, before
+    any lookup); a message claiming another tenant does not exist for them (404)."""
+    def rule(p: str, s: str) -> Outcome:
+        if p != "tenant_admin":
+            return refused(403)
+        return refused(404) if s == "other" else success()
+    return rule
+
+
+def tenant_admin_listing() -> Rule:
+    """The quarantine's list: tenant administrators, their own tenant's messages only."""
+    def rule(p: str, s: str) -> Outcome:
+        if p != "tenant_admin":
+            return refused(403)
+        return Outcome(frozenset({SUCCESS}), listed=s != "other")
+    return rule
+
+
 def own_member_only() -> Rule:
     return lambda p, s: success() if p == "member" else refused(404)
 
@@ -427,6 +561,59 @@ def reads_article(p: str, s: str) -> bool:
 
 def article_read() -> Rule:
     return lambda p, s: success() if reads_article(p, s) else refused(404)
+
+
+def directive_counts() -> Rule:
+    """Console users (org_viewer or stronger anywhere) see the counts of their subtrees;
+    a plain member may see the directive, not the counts (403)."""
+    def rule(p: str, s: str) -> Outcome:
+        if s == "other":
+            return refused(404)
+        return refused(403) if p == "member" else success()
+    return rule
+
+
+def reads_meeting(p: str, s: str) -> bool:
+    """The target's open meeting: viewers or stronger with reach, and its invitee (the
+    member of B1, for B1's meeting)."""
+    return (p == "member" and s == "own") or reaches(p, s, Role.org_viewer)
+
+
+def meeting_read() -> Rule:
+    return lambda p, s: success() if reads_meeting(p, s) else refused(404)
+
+
+def meeting_listing() -> Rule:
+    return lambda p, s: Outcome(frozenset({SUCCESS}), listed=reads_meeting(p, s))
+
+
+def meeting_write(role: Role = Role.org_admin, *, invited: bool = True) -> Rule:
+    """Administrators of the subtree; those who only read the meeting get 403, others 404
+    (`invited`: B1's member is invited to the target meeting)."""
+    def rule(p: str, s: str) -> Outcome:
+        if reaches(p, s, role):
+            return success()
+        reads = reads_meeting(p, s) if invited else reaches(p, s, Role.org_viewer)
+        return refused(403) if reads else refused(404)
+    return rule
+
+
+def meeting_checkin() -> Rule:
+    """Invitees only: the member of B1 for B1's meeting; readers not invited get 403."""
+    def rule(p: str, s: str) -> Outcome:
+        if p == "member" and s == "own":
+            return success()
+        return refused(403) if reads_meeting(p, s) else refused(404)
+    return rule
+
+
+def meeting_review() -> Rule:
+    """Administrators of the committee above the branch (C1 or the root) decide."""
+    def rule(p: str, s: str) -> Outcome:
+        if s != "other" and p in ("admin_c1", "tenant_admin"):
+            return success()
+        return refused(403) if reaches(p, s, Role.org_viewer) else refused(404)
+    return rule
 
 
 def article_listing() -> Rule:
@@ -591,7 +778,151 @@ POLICY: dict[tuple[str, str], Entry] = {
         effect=lambda m, p, t: {("article_attachments", None)}),
     ("articles.AttachmentById", "GET"): Entry(
         lambda m, t: f"/api/articles/{t.article}/attachments/{t.attachment}", article_read()),
+    # the quarantine: tenant administrators, messages claiming their own tenant
+    ("quarantine.QuarantineEntries", "GET"): Entry(
+        lambda m, t: "/api/federation/quarantine?limit=200", tenant_admin_listing(),
+        contains=has_id("quarantined")),
+    ("quarantine.QuarantineEntryById", "GET"): Entry(
+        lambda m, t: f"/api/federation/quarantine/{t.quarantined}", tenant_admins_only()),
+    ("quarantine.QuarantineRelease", "POST"): Entry(
+        lambda m, t: f"/api/federation/quarantine/{t.quarantined}/release",
+        tenant_admins_only(), json=lambda m, p, t: {"note": "checked"},
+        effect=lambda m, p, t: {("fed_quarantine", t.quarantined), AUDITED}),
+    ("quarantine.QuarantineDiscard", "POST"): Entry(
+        lambda m, t: f"/api/federation/quarantine/{t.quarantined}/discard",
+        tenant_admins_only(), json=lambda m, p, t: {"note": "not ours"},
+        effect=lambda m, p, t: {("fed_quarantine", t.quarantined), AUDITED}),
+    # directives from the hub: for every account of the tenant (audience all); the counts
+    # for secretaries and viewers
+    ("directives.Directives", "GET"): Entry(
+        lambda m, t: "/api/directives?limit=200", tree_listing(), contains=has_id("directive")),
+    ("directives.DirectiveById", "GET"): Entry(lambda m, t: f"/api/directives/{t.directive}",
+                                               tenant_wide()),
+    ("directives.DirectiveRead", "POST"): Entry(
+        lambda m, t: f"/api/directives/{t.directive}/read", tenant_wide(),
+        effect=lambda m, p, t: {("directive_reads", None)}),
+    ("directives.DirectiveComplete", "POST"): Entry(
+        lambda m, t: f"/api/directives/{t.directive}/complete", tenant_wide(),
+        effect=lambda m, p, t: {("directive_reads", None)}),
+    ("directives.DirectiveCounts", "GET"): Entry(
+        lambda m, t: f"/api/directives/{t.directive}/counts", directive_counts()),
+    # meetings: viewers read their subtrees' and invitees theirs; administrators keep them;
+    # the committee above reviews (tenant A reviews meetings)
+    ("meetings.Meetings", "GET"): Entry(
+        lambda m, t: "/api/meetings?limit=200", meeting_listing(), contains=has_id("meeting")),
+    ("meetings.Meetings", "POST"): Entry(
+        lambda m, t: "/api/meetings", body_reference(Role.org_admin), success=201,
+        json=lambda m, p, t: {"org_id": t.branch, "kind": "member_assembly",
+                              "title": "支部党员大会", "place": "会议室",
+                              "starts_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+                              .isoformat(),
+                              "ends_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=1,
+                                                                                 hours=2))
+                              .isoformat()},
+        effect=lambda m, p, t: {("meetings", None), ("meeting_attendance", None), AUDITED}),
+    ("meetings.MeetingById", "GET"): Entry(lambda m, t: f"/api/meetings/{t.meeting}",
+                                           meeting_read()),
+    ("meetings.MeetingById", "PATCH"): Entry(
+        lambda m, t: f"/api/meetings/{t.meeting}", meeting_write(),
+        json=lambda m, p, t: {"place": "新会议室"},
+        effect=lambda m, p, t: {("meetings", t.meeting), AUDITED}),
+    ("meetings.MeetingHeld", "POST"): Entry(
+        lambda m, t: f"/api/meetings/{t.meeting}/held", meeting_write(),
+        effect=lambda m, p, t: {("meetings", t.meeting), AUDITED}),
+    ("meetings.MeetingCancel", "POST"): Entry(
+        lambda m, t: f"/api/meetings/{t.meeting}/cancel", meeting_write(),
+        json=lambda m, p, t: {"reason": "改期"},
+        effect=lambda m, p, t: {("meetings", t.meeting), AUDITED}),
+    ("meetings.MeetingAttendance", "GET"): Entry(
+        lambda m, t: f"/api/meetings/{t.meeting}/attendance", meeting_write(Role.org_viewer)),
+    ("meetings.MeetingAttendanceMark", "PUT"): Entry(
+        lambda m, t: f"/api/meetings/{t.meeting}/attendance/{t.member}", meeting_write(),
+        json=lambda m, p, t: {"status": "excused", "reason": "出差"},
+        effect=lambda m, p, t: {("meeting_attendance", None), AUDITED}),
+    ("meetings.MeetingCheckin", "POST"): Entry(
+        lambda m, t: f"/api/meetings/{t.meeting}/checkin", meeting_checkin(),
+        json=lambda m, p, t: {"code": CHECKIN_CODE},
+        effect=lambda m, p, t: {("meeting_attendance", None)}),
+    ("meetings.MeetingSubmit", "POST"): Entry(
+        lambda m, t: f"/api/meetings/{t.held_meeting}/submit", meeting_write(invited=False),
+        effect=lambda m, p, t: {("meetings", t.held_meeting), AUDITED}),
+    ("meetings.MeetingApprove", "POST"): Entry(
+        lambda m, t: f"/api/meetings/{t.submitted}/approve", meeting_review(),
+        effect=lambda m, p, t: {("meetings", t.submitted), AUDITED}),
+    ("meetings.MeetingReturn", "POST"): Entry(
+        lambda m, t: f"/api/meetings/{t.submitted}/return", meeting_review(),
+        json=lambda m, p, t: {"reason": "补充记录"},
+        effect=lambda m, p, t: {("meetings", t.submitted), AUDITED}),
+    ("meetings.MeetingAttachments", "POST"): Entry(
+        lambda m, t: f"/api/meetings/{t.meeting}/attachments", meeting_write(),
+        success=201, files=lambda m, p, t: {"file": (b"sign-in sheet", "sheet.txt")},
+        effect=lambda m, p, t: {("meeting_attachments", None)}),
+    ("meetings.MeetingAttachmentById", "GET"): Entry(
+        lambda m, t: f"/api/meetings/{t.meeting}/attachments/{t.meeting_file}",
+        meeting_read()),
+    ("meetings.MeetingCompliance", "GET"): Entry(
+        lambda m, t: f"/api/meetings/compliance?org_id={t.branch}", structure_under(
+            Role.org_viewer)),
+    ("me_meetings.MyMeetings", "GET"): Entry(lambda m, t: "/api/me/meetings",
+                                             own_member_only(), scopes=("self",)),
     # audit: administrators, scoped to their subtrees
+    # dues: viewers read their subtrees', administrators collect and close, the committee
+    # above decides hardship; members read and pay their own; the provider calls back signed
+    ("dues.Lines", "GET"): Entry(
+        lambda m, t: "/api/dues/lines?limit=200", listing(Role.org_viewer),
+        contains=has_id("dues_line")),
+    ("dues.MemberDues", "GET"): Entry(lambda m, t: f"/api/dues/members/{t.member}",
+                                      in_reach(Role.org_viewer)),
+    ("dues.MemberAssessment", "PUT"): Entry(
+        lambda m, t: f"/api/dues/members/{t.member}/assessment", in_reach(Role.org_admin),
+        json=lambda m, p, t: {"year": THIS_MONTH.year, "category": "student"},
+        effect=lambda m, p, t: {("dues_assessments", None), ("dues_lines", t.dues_line),
+                                AUDITED}),
+    ("dues.Generate", "POST"): Entry(
+        lambda m, t: "/api/dues/generate", body_reference(Role.org_admin),
+        json=lambda m, p, t: {"org_id": t.branch, "year": THIS_MONTH.year},
+        effect=lambda m, p, t: {AUDITED}),
+    ("dues.Payments", "POST"): Entry(
+        lambda m, t: "/api/dues/payments", body_reference(Role.org_admin), success=201,
+        json=lambda m, p, t: {"member_id": t.member, "months": [MONTH], "method": "cash"},
+        effect=lambda m, p, t: {("dues_payments", None), ("dues_lines", t.dues_line),
+                                AUDITED}),
+    ("dues.LargePayments", "POST"): Entry(
+        lambda m, t: "/api/dues/large-payments", body_reference(Role.org_admin), success=201,
+        json=lambda m, p, t: {"member_id": t.member, "amount": "1000.00",
+                              "method": "bank_transfer"},
+        effect=lambda m, p, t: {("dues_payments", None), AUDITED}),
+    ("dues.Close", "POST"): Entry(
+        lambda m, t: "/api/dues/close", body_reference(Role.org_admin),
+        json=lambda m, p, t: {"org_id": t.branch, "month": MONTH},
+        effect=lambda m, p, t: {("dues_months", None), AUDITED}),
+    ("dues.Totals", "GET"): Entry(
+        lambda m, t: f"/api/dues/totals?org_id={t.branch}&month={MONTH}",
+        in_reach(Role.org_viewer)),
+    ("dues.Reductions", "POST"): Entry(
+        lambda m, t: "/api/dues/reductions", body_reference(Role.org_admin), success=201,
+        json=lambda m, p, t: {"member_id": t.member, "kind": "exempt", "from_month": MONTH,
+                              "to_month": MONTH, "reason": "重病"},
+        effect=lambda m, p, t: {("dues_reductions", None), AUDITED}),
+    ("dues.ReductionDecision", "POST"): Entry(
+        lambda m, t: f"/api/dues/reductions/{t.reduction}/decision", meeting_review(),
+        json=lambda m, p, t: {"approve": True, "note": "同意"},
+        effect=lambda m, p, t: {("dues_reductions", t.reduction), ("dues_lines", t.dues_line),
+                                AUDITED}),
+    ("dues.Consents", "POST"): Entry(
+        lambda m, t: "/api/dues/consents", body_reference(Role.org_admin), success=201,
+        json=lambda m, p, t: {"member_id": t.member, "payer_member_id": m.self_member},
+        effect=lambda m, p, t: {("dues_consents", None), AUDITED}),
+    ("dues.Callback", "POST"): Entry(
+        lambda m, t: "/api/dues/callbacks/sandbox", lambda p, s: refused(403), public=True,
+        json=lambda m, p, t: {"order": "x", "txn_id": "y", "amount": "15.00",
+                              "status": "success"}),
+    ("me_dues.MyDues", "GET"): Entry(lambda m, t: "/api/me/dues", own_member_only(),
+                                     scopes=("self",)),
+    ("me_dues.MyCheckout", "POST"): Entry(
+        lambda m, t: "/api/me/dues/checkout", own_member_only(), success=201,
+        scopes=("self",), json=lambda m, p, t: {"months": [MONTH]},
+        effect=lambda m, p, t: {("dues_orders", None), ("dues_order_lines", None)}),
     ("audit.AuditEntries", "GET"): Entry(
         lambda m, t: f"/api/audit?entity_type=member&entity_id={t.member}",
         listing(Role.org_admin, admins_only=True),

@@ -52,7 +52,7 @@ from shared.db.session import Database
 
 PING = "partynet.bus.ping.v1"
 _DURATIONS = ("skew", "retransmit_after", "retransmit_max", "resend_interval", "block_initial",
-              "block_max", "keys_refresh", "trust_horizon")
+              "block_max", "keys_refresh", "trust_horizon", "publish_retry", "publish_retry_max")
 
 
 class KillEffectModel(DeclarativeBase):

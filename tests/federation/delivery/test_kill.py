@@ -70,9 +70,11 @@ KILL_ROUNDS = 52  # at least; the issue asks for 50 or more
 DRAIN_TIMEOUT = 60.0
 
 # Short timings so that a run takes seconds: retransmission after 1 s (capped at 2 s), a resend
-# request at most every 0.5 s, an unroutable peer paused 1 s then 2 s.
+# request at most every 0.5 s, an unroutable peer paused 1 s then 2 s, a failed publish retried
+# after 0.2 s doubling to 1 s.
 TIMING: dict[str, Any] = {"retransmit_after": 1.0, "retransmit_max": 2.0,
                           "resend_interval": 0.5, "block_initial": 1.0, "block_max": 2.0,
+                          "publish_retry": 0.2, "publish_retry_max": 1.0,
                           "keys_refresh": 1.0, "window": 100, "batch": 50}
 BUS_OPTIONS: dict[str, Any] = {"lease_seconds": 1.0, "poll_interval": 0.02,
                                "connect_timeout": 2.0, "confirm_timeout": 5.0,
@@ -127,38 +129,46 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
             vhost = request.getfixturevalue("rabbitmq_vhost")
             bus_url = amqp_url(vhost)
             urls = [cleanup.enter_context(fresh_pg_database("partynet_kill")) for _ in "sr"]
-        ready_dir = tmp_path / "ready"
-        ready_dir.mkdir()
-        sites = []
-        for prefix, url in zip("sr", urls, strict=True):
-            party = f"{prefix}{secrets.token_hex(4)}"
-            db = Database()
-            db.configure(url)
-            cleanup.callback(db.dispose)
-            assert db.engine is not None
-            FederationModel.metadata.create_all(db.engine)
-            KillEffectModel.metadata.create_all(db.engine)
-            key = SigningKey.generate()
-            key_file = tmp_path / f"{party}.key"
-            key_file.touch(mode=0o600)
-            key_file.write_text(key.to_text(), encoding="utf-8")
-            config = tmp_path / f"{party}.json"
-            config.write_text(json.dumps({
-                "party": party, "db_url": url, "bus_url": bus_url, "bus_options": BUS_OPTIONS,
-                "timing": TIMING, "key_file": str(key_file), "ready_dir": str(ready_dir),
-                "relay_idle": 0.05, "batch_size": 50,
-                "outcomes_file": str(tmp_path / f"outcomes-{party}.txt")}), encoding="utf-8")
-            sites.append(Site(party, db, key, config))
-        sender, receiver = sites
-        now = utcnow()
-        for me, peer in ((sender, receiver), (receiver, sender)):
-            with transaction(me.db) as session:
-                remember_key(session, peer.key.public_key(
-                    peer.id, valid_from=now - dt.timedelta(days=1),
-                    valid_until=now + dt.timedelta(days=1)))
-        bus = open_bus(bus_url, **BUS_OPTIONS)
-        cleanup.callback(bus.close)
-        yield World(stack, bus_url, vhost, sender, receiver, bus, tmp_path)
+        yield build_world(stack, bus_url, vhost, urls, tmp_path, cleanup)
+
+
+def build_world(stack: str, bus_url: str, vhost: str | None, urls: list[str], tmp_path: Path,
+                cleanup: contextlib.ExitStack, *, timing: dict[str, Any] = TIMING,
+                bus_options: dict[str, Any] = BUS_OPTIONS) -> World:
+    """The sender's and receiver's tables, keys and worker configs (test_broker_faults.py
+    builds its worlds on a private broker with this too)."""
+    ready_dir = tmp_path / "ready"
+    ready_dir.mkdir()
+    sites = []
+    for prefix, url in zip("sr", urls, strict=True):
+        party = f"{prefix}{secrets.token_hex(4)}"
+        db = Database()
+        db.configure(url)
+        cleanup.callback(db.dispose)
+        assert db.engine is not None
+        FederationModel.metadata.create_all(db.engine)
+        KillEffectModel.metadata.create_all(db.engine)
+        key = SigningKey.generate()
+        key_file = tmp_path / f"{party}.key"
+        key_file.touch(mode=0o600)
+        key_file.write_text(key.to_text(), encoding="utf-8")
+        config = tmp_path / f"{party}.json"
+        config.write_text(json.dumps({
+            "party": party, "db_url": url, "bus_url": bus_url, "bus_options": bus_options,
+            "timing": timing, "key_file": str(key_file), "ready_dir": str(ready_dir),
+            "relay_idle": 0.05, "batch_size": 50,
+            "outcomes_file": str(tmp_path / f"outcomes-{party}.txt")}), encoding="utf-8")
+        sites.append(Site(party, db, key, config))
+    sender, receiver = sites
+    now = utcnow()
+    for me, peer in ((sender, receiver), (receiver, sender)):
+        with transaction(me.db) as session:
+            remember_key(session, peer.key.public_key(
+                peer.id, valid_from=now - dt.timedelta(days=1),
+                valid_until=now + dt.timedelta(days=1)))
+    bus = open_bus(bus_url, **bus_options)
+    cleanup.callback(bus.close)
+    return World(stack, bus_url, vhost, sender, receiver, bus, tmp_path)
 
 
 class Workers:
@@ -382,9 +392,10 @@ class Writer(threading.Thread):
     """Writes pings 1..total into the sender's outbox, one to three per transaction, about
     20 a second: the business transactions that go on while the workers are being killed."""
 
-    def __init__(self, world: World, total: int, rng: random.Random) -> None:
+    def __init__(self, world: World, total: int, rng: random.Random,
+                 pause: tuple[float, float] = (0.05, 0.15)) -> None:
         super().__init__(name="outbox-writer", daemon=True)
-        self.world, self.total, self.rng = world, total, rng
+        self.world, self.total, self.rng, self.pause = world, total, rng, pause
         self.message_ids: list[str] = []
         self.error: BaseException | None = None
 
@@ -396,7 +407,7 @@ class Writer(threading.Thread):
                 self.message_ids += write_pings(self.world, range(n + 1, n + size + 1),
                                                 self.rng)
                 n += size
-                time.sleep(self.rng.uniform(0.05, 0.15))
+                time.sleep(self.rng.uniform(*self.pause))
         except BaseException as exc:  # handed to the test thread
             self.error = exc
         finally:

@@ -16,13 +16,15 @@ from hub.keys import services as keys
 from hub.portal.web import compile_catalogs
 from hub.settings import HubSettings
 from shared.db.session import transaction
-from tests.hub.web.seed import seed
+from tests.hub.web.seed import seed, seed_console
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--folder", type=Path, required=True)
+    parser.add_argument("--console", action="store_true",
+                        help="Also an administrator and a quarantined message (console tests).")
     args = parser.parse_args()
     compile_catalogs()
     key_file = args.folder / "hub-signing.key"
@@ -37,6 +39,8 @@ def main() -> None:
         with transaction(db):
             hub_key = keys.ready_signing_key(settings)
         seed(hub_key)
+        if args.console:
+            seed_console(settings, hub_key)
     make_server("127.0.0.1", args.port, app, threaded=True).serve_forever()
 
 

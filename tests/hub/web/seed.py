@@ -87,3 +87,37 @@ def seed(hub_key: SigningKey, *, when: dt.datetime = T0) -> dict[str, int]:
                     stats.apply_snapshot_chunk(Envelope.create(
                         SNAPSHOT, source=node_id, destination=HUB, tenant=slug, data=data))
     return ids
+
+
+CONSOLE_ADMIN = ("admin", "console-password-1")
+
+
+def seed_console(settings: Any, hub_key: SigningKey) -> None:
+    """For the console's browser test: an administrator, and a heartbeat of a node whose clock
+    runs fast, held in the quarantine (releasable). The seeded nodes, last heard from on T0,
+    are silent."""
+    from federation.delivery import Consumer
+    from federation.envelope import new_id, seal
+    from federation.keys import utcnow
+    from hub.accounts import services as accounts
+    from hub.accounts.models import HubRole
+    from hub.bus import services as bus
+
+    with transaction(db):
+        accounts.create_account(username=CONSOLE_ADMIN[0], display_name="总站管理员",
+                                role=HubRole.administrator, password=CONSOLE_ADMIN[1],
+                                created_by="seed")
+        _row, token = nodes.issue_token(node_id="node-fast", allowed_prefixes=["440305"],
+                                        ttl=dt.timedelta(days=1), created_by="seed")
+    key = SigningKey.generate()
+    with transaction(db):
+        nodes.enroll(token=token, node_id="node-fast", key_id=key.key_id,
+                     public_key=encode_base64(key.public_bytes),
+                     tenants=[{"slug": "nanshan", "name": "中共南山区委员会",
+                               "code_prefix": "440305"}], hub_key=hub_key)
+    ahead = utcnow() + dt.timedelta(hours=2)
+    body = seal(Envelope(id=new_id(), type="partynet.node.heartbeat.v1", source="node-fast",
+                         destination=HUB, time=ahead, tenant=None, sequence=1,
+                         data={"version": "2.0", "backlog": 0, "lag_seconds": 0,
+                               "tenants": ["nanshan"]}), key)
+    Consumer(bus.hub_party(settings)).handle(body)

@@ -42,9 +42,9 @@ def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Real argon2, with the cheapest parameters: the page tests sign in a lot."""
     from argon2 import PasswordHasher
 
-    from node.accounts import services
+    from shared.web import passwords
 
-    monkeypatch.setattr(services, "_hasher",
+    monkeypatch.setattr(passwords, "_hasher",
                         PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
 
 

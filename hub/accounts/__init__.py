@@ -1,0 +1,1 @@
+"""Hub accounts: the national administrators, auditors and region viewers."""

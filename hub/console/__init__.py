@@ -1,0 +1,1 @@
+"""The hub administrator's console: nodes, enrollment tokens, quarantine, feed, accounts."""

@@ -1,0 +1,1 @@
+"""Directives and study material: written on the hub, sent to the nodes, read back."""

@@ -1,0 +1,1 @@
+"""Directives and study material from the hub: shown to members, read back as counts."""
