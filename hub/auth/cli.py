@@ -11,6 +11,7 @@ from hub.accounts.models import HubRole
 from hub.auth import services
 from hub.db import db
 from shared.db.session import transaction
+from shared.web.oauth import GRANT_TYPES
 
 
 def client_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any], Any]
@@ -22,7 +23,7 @@ def client_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any]
     @group.command("create")
     @click.option("--name", required=True, help="Shown on the consent page.")
     @click.option("--grant-type", "grant_types", multiple=True,
-                  type=click.Choice(services.GRANT_TYPES),
+                  type=click.Choice(GRANT_TYPES),
                   help="Repeatable; default authorization_code (which also allows refresh).")
     @click.option("--redirect-uri", "redirect_uris", multiple=True,
                   help="Exact redirect URI (repeatable); needed for authorization_code.")

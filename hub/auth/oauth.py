@@ -15,10 +15,9 @@ from flask import Flask
 from hub.accounts.models import HubAccount
 from hub.accounts.services import active_account
 from hub.auth.models import HubAuthorizationCode, HubOAuthClient, HubToken
-from hub.auth.services import SCOPES
 from hub.db import db
 from hub.settings import HubSettings
-from shared.web.oauth import AppAuthorizationServer, Client, current_server, install
+from shared.web.oauth import SCOPES, AppAuthorizationServer, Client, current_server, install
 
 
 class HubAuthorizationServer(AppAuthorizationServer):

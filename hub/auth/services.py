@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import ipaddress
 import secrets
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
@@ -18,12 +16,8 @@ from hub.auth.principal import HubPrincipal
 from hub.db import db
 from shared.db import utcnow
 from shared.errors import InvalidInput
-from shared.web.oauth import token_digest
+from shared.web.oauth import client_problems, token_digest
 from shared.web.passwords import hash_password
-
-#: What a token may do: `read` for GET/HEAD/OPTIONS, `write` for the rest (see bearer.py).
-SCOPES = ("read", "write")
-GRANT_TYPES = ("authorization_code", "client_credentials")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,28 +28,6 @@ class IssuedClient:
     service_account: HubAccount | None
 
 
-def _redirect_uri_problem(uri: str) -> str | None:
-    try:
-        parts = urlsplit(uri)
-        host = parts.hostname
-    except ValueError:
-        return "not a URL"
-    if parts.fragment or "#" in uri:
-        return "must not contain a fragment"
-    if not host or not uri.isprintable() or " " in uri:
-        return "must be an absolute URL"
-    if parts.scheme == "https":
-        return None
-    if parts.scheme == "http":
-        try:
-            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if loopback:
-            return None
-    return "use https (http only on a loopback address)"
-
-
 def create_client(*, name: str, created_by: str, redirect_uris: Sequence[str] = (),
                   grant_types: Sequence[str] = (), public: bool = False,
                   scope: str = "read write", role: HubRole = HubRole.auditor,
@@ -64,25 +36,8 @@ def create_client(*, name: str, created_by: str, redirect_uris: Sequence[str] = 
     `role` (and `region_prefix`, for a region viewer)."""
     kinds = list(dict.fromkeys(grant_types or ["authorization_code"]))
     scopes = list(dict.fromkeys(scope.split()))
-    errors: dict[str, list[str]] = {}
-    if not name.strip() or len(name) > 120:
-        errors["name"] = ["Give a name of 1–120 characters."]
-    if unknown := [k for k in kinds if k not in GRANT_TYPES]:
-        errors["grant_type"] = [f"Unknown grant type {k!r}." for k in unknown]
-    if not scopes or any(s not in SCOPES for s in scopes):
-        errors["scope"] = [f"Use one or more of: {' '.join(SCOPES)}."]
-    uri_errors = [f"{uri}: {problem}" for uri in redirect_uris
-                  if (problem := _redirect_uri_problem(uri))]
-    if uri_errors:
-        errors["redirect_uri"] = uri_errors
-    if "authorization_code" in kinds and not redirect_uris:
-        errors.setdefault("redirect_uri", []).append(
-            "The authorization code grant needs at least one redirect URI.")
-    if redirect_uris and "authorization_code" not in kinds:
-        errors.setdefault("redirect_uri", []).append(
-            "Redirect URIs are only used by the authorization code grant.")
-    if public and "client_credentials" in kinds:
-        errors["public"] = ["A public client has no secret, so it cannot use client credentials."]
+    errors = client_problems(name=name, kinds=kinds, scopes=scopes, redirect_uris=redirect_uris,
+                             public=public)
     if errors:
         raise InvalidInput("The client cannot be created.", errors=errors)
     client_id = secrets.token_urlsafe(18)

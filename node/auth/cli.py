@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from node.auth.services import GRANT_TYPES
+from shared.web.oauth import GRANT_TYPES
 
 
 @click.group("client")

@@ -14,11 +14,11 @@ from flask import Flask
 
 from node.accounts.models import Account
 from node.auth.models import AuthorizationCode, OAuthClient, Token
-from node.auth.services import SCOPES
 from node.db import db
 from node.settings import NodeSettings
 from node.tenants.scoping import tenant_context
 from shared.web.oauth import (
+    SCOPES,
     AppAuthorizationServer,
     Client,
     Revocation,

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import ipaddress
 import re
 import secrets
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
@@ -25,10 +23,7 @@ from node.tenants.models import Tenant
 from node.tenants.scoping import all_tenants, tenant_context
 from shared.db import utcnow
 from shared.errors import InvalidInput
-
-#: What a token may do: `read` for GET/HEAD/OPTIONS, `write` for the rest (see bearer.py).
-SCOPES = ("read", "write")
-GRANT_TYPES = ("authorization_code", "client_credentials")
+from shared.web.oauth import client_problems
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,28 +32,6 @@ class IssuedClient:
     #: The plain secret, known only now; None for public clients.
     secret: str | None
     service_account: Account | None
-
-
-def _redirect_uri_problem(uri: str) -> str | None:
-    try:
-        parts = urlsplit(uri)
-        host = parts.hostname
-    except ValueError:
-        return "not a URL"
-    if parts.fragment or "#" in uri:
-        return "must not contain a fragment"
-    if not host or not uri.isprintable() or " " in uri:
-        return "must be an absolute URL"
-    if parts.scheme == "https":
-        return None
-    if parts.scheme == "http":
-        try:
-            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if loopback:
-            return None
-    return "use https (http only on a loopback address)"
 
 
 def _service_username(name: str, client_id: str) -> str:
@@ -81,25 +54,8 @@ def create_client(*, tenant: Tenant, name: str, redirect_uris: Sequence[str] = (
     """
     kinds = list(dict.fromkeys(grant_types or ["authorization_code"]))
     scopes = list(dict.fromkeys(scope.split()))
-    errors: dict[str, list[str]] = {}
-    if not name.strip() or len(name) > 120:
-        errors["name"] = ["Give a name of 1–120 characters."]
-    if unknown := [k for k in kinds if k not in GRANT_TYPES]:
-        errors["grant_type"] = [f"Unknown grant type {k!r}." for k in unknown]
-    if not scopes or any(s not in SCOPES for s in scopes):
-        errors["scope"] = [f"Use one or more of: {' '.join(SCOPES)}."]
-    uri_errors = [f"{uri}: {problem}" for uri in redirect_uris
-                  if (problem := _redirect_uri_problem(uri))]
-    if uri_errors:
-        errors["redirect_uri"] = uri_errors
-    if "authorization_code" in kinds and not redirect_uris:
-        errors.setdefault("redirect_uri", []).append(
-            "The authorization code grant needs at least one redirect URI.")
-    if redirect_uris and "authorization_code" not in kinds:
-        errors.setdefault("redirect_uri", []).append(
-            "Redirect URIs are only used by the authorization code grant.")
-    if public and "client_credentials" in kinds:
-        errors["public"] = ["A public client has no secret, so it cannot use client credentials."]
+    errors = client_problems(name=name, kinds=kinds, scopes=scopes, redirect_uris=redirect_uris,
+                             public=public)
     if service_account and "client_credentials" not in kinds:
         errors["service_account"] = ["Only client-credentials clients act as a service account."]
     if errors:

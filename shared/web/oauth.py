@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import logging
 import secrets
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -52,6 +54,59 @@ MAX_CLIENT_ID = 64
 MAX_SECRET = 256
 _EXTENSION = "partynet_oauth"
 _FAILED_FLAG = "partynet_client_auth_failed"
+
+
+#: What a token may do: `read` for GET/HEAD/OPTIONS, `write` for the rest (each app's bearer.py).
+SCOPES = ("read", "write")
+GRANT_TYPES = ("authorization_code", "client_credentials")
+
+
+def redirect_uri_problem(uri: str) -> str | None:
+    """Why `uri` cannot be a redirect URI (https, or http on a loopback address), or None."""
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError:
+        return "not a URL"
+    if parts.fragment or "#" in uri:
+        return "must not contain a fragment"
+    if not host or not uri.isprintable() or " " in uri:
+        return "must be an absolute URL"
+    if parts.scheme == "https":
+        return None
+    if parts.scheme == "http":
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if loopback:
+            return None
+    return "use https (http only on a loopback address)"
+
+
+def client_problems(*, name: str, kinds: Sequence[str], scopes: Sequence[str],
+                    redirect_uris: Sequence[str], public: bool) -> dict[str, list[str]]:
+    """What is wrong with a client registration, by field (both apps register clients alike)."""
+    errors: dict[str, list[str]] = {}
+    if not name.strip() or len(name) > 120:
+        errors["name"] = ["Give a name of 1–120 characters."]
+    if unknown := [k for k in kinds if k not in GRANT_TYPES]:
+        errors["grant_type"] = [f"Unknown grant type {k!r}." for k in unknown]
+    if not scopes or any(s not in SCOPES for s in scopes):
+        errors["scope"] = [f"Use one or more of: {' '.join(SCOPES)}."]
+    uri_errors = [f"{uri}: {problem}" for uri in redirect_uris
+                  if (problem := redirect_uri_problem(uri))]
+    if uri_errors:
+        errors["redirect_uri"] = uri_errors
+    if "authorization_code" in kinds and not redirect_uris:
+        errors.setdefault("redirect_uri", []).append(
+            "The authorization code grant needs at least one redirect URI.")
+    if redirect_uris and "authorization_code" not in kinds:
+        errors.setdefault("redirect_uri", []).append(
+            "Redirect URIs are only used by the authorization code grant.")
+    if public and "client_credentials" in kinds:
+        errors["public"] = ["A public client has no secret, so it cannot use client credentials."]
+    return errors
 
 
 def token_digest(token: str) -> str:
