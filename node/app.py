@@ -45,6 +45,7 @@ from node.tenants import scoping
 from node.tenants.pages import blp as tenant_pages_blp
 from node.web import layout
 from shared.web.api import Api
+from shared.web.bearer import READ_METHODS
 from shared.web.pages import serve_vendor
 
 #: Signed-in working pages: the member's own, the console, the tenant administrator's.
@@ -114,6 +115,6 @@ def create_app(settings: NodeSettings | None = None) -> Flask:
 
 def _read_only_api_reads() -> None:
     """An API read is a read-only unit of work: no transaction round trips, no SQLite lock."""
-    if request.method in bearer.READ_METHODS and request.path.startswith("/api/"):
+    if request.method in READ_METHODS and request.path.startswith("/api/"):
         db.read_only()
 

@@ -18,21 +18,17 @@ from flask import Flask, current_app, request
 from hub.accounts.models import HubRole
 from hub.auth.principal import current_hub_principal, set_hub_principal
 from hub.auth.services import principal_for_access_token
-from shared.errors import Forbidden, Unauthorized
+from shared.web.bearer import ALWAYS_PUBLIC, READ_METHODS, authenticate
 
 #: Open without a token: health and version, the API documents, the enrollment (its one-time
 #: token is the credential), the key directory (nodes fetch it) and the published feed and
 #: statistics (what the public national portal shows: counts only, never a person).
-PUBLIC_ENDPOINTS = frozenset({
-    "api-docs.openapi_json", "api-docs.openapi_redoc", "api-docs.openapi_swagger_ui",
-    "meta.Version", "meta.healthz", "meta.readyz", "vendor",
+PUBLIC_ENDPOINTS = ALWAYS_PUBLIC | frozenset({
     "nodes.Enrollments", "keys.Directory",
     "feed.Feed", "feed.FeedSearch", "feed.FeedItemById",
     "stats.Rollups", "stats.Comparisons", "stats.Series", "stats.Rankings",
     "stats.RollupExport", "stats.RankingExport",
 })
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="partynet-hub"'}
 _ROLE_ATTRIBUTE = "partynet_hub_role"
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,13 +48,6 @@ def requires(role: HubRole) -> Callable[[F], F]:
 
     return decorator
 
-
-def _bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
 
 
 def declared_role(endpoint: str, method: str) -> HubRole | None:
@@ -85,24 +74,12 @@ def required_role(endpoint: str, method: str) -> HubRole:
 
 
 def authenticate_api_request() -> None:
-    if not request.path.startswith("/api/") or request.endpoint in PUBLIC_ENDPOINTS:
-        return
-    if request.endpoint is None:  # unknown route: let the 404/405 handler answer
-        return
-    raw = _bearer()
-    if raw is None:
-        raise Unauthorized("Send an OAuth 2 bearer token.", headers=_CHALLENGE)
-    principal = principal_for_access_token(raw)
-    if principal is None:
-        raise Unauthorized("The token is invalid, expired or revoked, or its account disabled.",
-                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    needed = "read" if request.method in READ_METHODS else "write"
-    if needed not in principal.scopes:
-        raise Forbidden(f"The token lacks the '{needed}' scope.",
-                        headers={"WWW-Authenticate":
-                                 f'Bearer error="insufficient_scope" scope="{needed}"'})
-    set_hub_principal(principal)
-    principal.require(required_role(request.endpoint, request.method))
+    principal = authenticate(principal_for_access_token, public=PUBLIC_ENDPOINTS,
+                             realm="partynet-hub")
+    if principal is not None:
+        set_hub_principal(principal)
+        assert request.endpoint is not None
+        principal.require(required_role(request.endpoint, request.method))
 
 
 def init_app(app: Flask) -> None:
