@@ -6,7 +6,7 @@ from hub.directives.models import Directive, DirectiveTarget
 from hub.feed.models import FeedItem
 from hub.keys.models import DirectoryState
 from hub.nodes.models import EnrollmentFailure, EnrollmentToken, Node, NodeTenant
-from hub.stats.models import OrgStat, StatChunk, StatSnapshot
+from hub.stats.models import OrgStat, SnapshotTotal, StatChunk, StatSnapshot
 
 __all__ = [
            "Directive",
@@ -23,6 +23,7 @@ __all__ = [
            "Node",
            "NodeTenant",
            "OrgStat",
+           "SnapshotTotal",
            "StatChunk",
            "StatSnapshot",
 ]

@@ -172,6 +172,8 @@ def demo_command(host: str, port: int, instance: Path, reset: bool, no_serve: bo
     if bus_url:
         settings["NODE_BUS_URL"] = bus_url
     base_url = f"http://{host}:{port}"
+    if not no_serve:  # members pay dues online through the sandbox provider
+        settings.update(demo.start_pay_sandbox(instance.resolve(), host))
     os.environ.update(demo.prepare_instance(instance, base_url=base_url, reset=reset,
                                             settings=settings))
     app = make_app()

@@ -15,6 +15,7 @@ import os
 import random
 import secrets
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,9 @@ from node.auth.services import create_client
 from node.content.models import Article, ArticleKind, ArticleStatus, Visibility
 from node.content.services import create_article, publish_article
 from node.db import db
+from node.dues import services as dues
+from node.dues.models import DuesLine, PaymentMethod, ReductionKind
+from node.dues.rules import DuesCategory
 from node.grants.models import Grant, Role
 from node.grants.services import create_grant
 from node.meetings.models import LOCAL_TZ, AttendanceStatus, CheckinMethod, MeetingKind
@@ -56,6 +60,8 @@ DB_FILE = "node.db"
 #: keeps it in the instance folder to print it again on later runs.
 CLIENTS_FILE = "api-clients.txt"
 DEMO_CLIENT_NAME = "demo-api"
+#: The secret the demo node shares with its sandbox payment provider.
+PAY_SECRET_FILE = "pay-sandbox.secret"
 
 
 # --------------------------------------------------------------------------- the tenants' shape
@@ -873,6 +879,7 @@ def _write_tenant(spec: TenantSpec, plans: list[BranchPlan], today: dt.date) -> 
         _write_accounts(principal, spec, root, orgs, plans, members)
         _write_articles(principal, spec, tenant, root, orgs)
         _write_meetings(principal, spec, plans, branch_orgs, orgs, members, today)
+        _write_dues(principal, tenant, root, plans, members, today)
         return _write_api_client(principal, tenant, root)
 
 
@@ -984,6 +991,116 @@ def _demo_meeting(principal: Principal, org: Org, kind: MeetingKind, starts: dt.
         "title": _TITLES.get(kind, "{month}月会议").format(month=starts.month, quarter=quarter),
         "place": "党员活动室" if kind != MeetingKind.party_lecture else "党群服务中心报告厅",
         "member_ids": named}, now=created)
+
+
+#: Who pays how much, by the branch's profile: (category, share, lowest base, highest base).
+_DUES_PROFILES: dict[str, tuple[tuple[DuesCategory, float, int, int], ...]] = {
+    "organ": ((DuesCategory.salaried, 1.0, 5200, 12800),),
+    "enterprise": ((DuesCategory.salaried, 0.85, 3600, 9800),
+                   (DuesCategory.annual_salary, 0.15, 9000, 16000)),
+    "joint": ((DuesCategory.salaried, 0.8, 3000, 8200), (DuesCategory.self_employed, 0.2,
+                                                          2500, 9000)),
+    "community": ((DuesCategory.salaried, 0.55, 2600, 7200),
+                  (DuesCategory.self_employed, 0.2, 2000, 8000),
+                  (DuesCategory.unemployed, 0.15, 0, 0), (DuesCategory.student, 0.1, 0, 0)),
+    "village": ((DuesCategory.farmer, 1.0, 0, 0),),
+    "retired": ((DuesCategory.retiree, 1.0, 2800, 7400),),
+}
+
+
+def _write_dues(principal: Principal, tenant: Tenant, root: Org, plans: list[BranchPlan],
+                members: list[list[Member]], today: dt.date) -> None:
+    """Dues since January of last year: each paying member assessed for both years, the lines
+    generated, payments in half-years to the collector (cash or bank transfer); most members
+    are paid up to last month, some a month or two behind, a few in arrears (reminded at 3
+    months, their secretary alerted at 6). The member account owes this month (to pay it
+    online), may pay a fellow member's dues (consent), and the past months are closed. Also
+    large dues, an approved exemption and a pending hardship request."""
+    rng = random.Random(f"{RANDOM_SEED}:{tenant.slug}:dues")
+    current = dues.month_of(today)
+    years = (today.year - 1, today.year)
+    paying: list[Member] = []
+    for plan, people in zip(plans, members, strict=True):
+        for member in people:
+            if member.stage not in dues.PAYING_STAGES or \
+                    member.status not in dues.PAYING_STATUSES:
+                continue
+            draw, pick = rng.random(), None
+            for pick in _DUES_PROFILES[plan.spec.profile or "community"]:
+                draw -= pick[1]
+                if draw <= 0:
+                    break
+            assert pick is not None
+            category, _share, low, high = pick
+            base = Decimal(rng.randrange(low, high + 1, 10)) if high else None
+            for year in years:
+                dues.assess(principal, member, tenant, year=year, category=category, base=base)
+            paying.append(member)
+    for year in years:
+        dues.generate(principal, root, tenant, year=year)
+    account = db.session.scalar(sa.select(Account.member_id).where(Account.username == "member"))
+    lines: dict[int, list[dt.date]] = {}
+    for member_id, month in db.session.execute(
+            sa.select(DuesLine.member_id, DuesLine.month)
+            .where(DuesLine.month < current).order_by(DuesLine.month)):
+        lines.setdefault(member_id, []).append(month)
+    for member in paying:
+        draw = rng.random()
+        lag = 0 if draw < 0.75 or member.id == account else rng.randint(1, 2) \
+            if draw < 0.88 else rng.randint(3, 5) if draw < 0.96 else rng.randint(6, 9)
+        owed = [m for m in lines.get(member.id, []) if m < dues.add_months(current, -lag)]
+        method = PaymentMethod.cash if rng.random() < 0.5 else PaymentMethod.bank_transfer
+        for start in range(0, len(owed), 6):
+            chunk = owed[start:start + 6]
+            day = chunk[-1].replace(day=rng.randint(5, 25))
+            dues.record_payment(principal, member, tenant, months=chunk, method=method,
+                                today=day, now=dt.datetime.combine(
+                                    day, dt.time(10), dues.LOCAL_TZ).astimezone(dt.UTC))
+    retired = [m for m in paying if m.admitted_on and m.admitted_on.year < 1980]
+    if retired:
+        day = dues.add_months(current, -1).replace(day=1)
+        dues.record_large_payment(principal, rng.choice(retired), tenant,
+                                  amount=Decimal("2000"), method=PaymentMethod.bank_transfer,
+                                  note="自愿交纳大额党费",
+                                  now=dt.datetime.combine(day, dt.time(10), dues.LOCAL_TZ))
+    community = [m for m in paying if m.id != account]
+    if len(community) >= 2:
+        exempted, asked = rng.sample(community, 2)
+        exemption = dues.request_reduction(
+            principal, exempted, kind=ReductionKind.exempt, monthly_amount=None,
+            from_month=current, to_month=dues.add_months(current, 5),
+            reason="本人因重病长期住院、生活困难，申请免交党费；支部大会讨论同意。")
+        dues.decide_reduction(principal, exemption, tenant, approve=True, note="同意免交半年")
+        dues.request_reduction(principal, asked, kind=ReductionKind.reduced,
+                               monthly_amount=Decimal("1.00"), from_month=current,
+                               to_month=dues.add_months(current, 2),
+                               reason="失业在家，收入微薄，申请少交党费；支部委员会讨论同意。")
+    if account is not None:
+        member = db.session.get(Member, account)
+        fellow = next((m for m in paying if m.org_id == member.org_id and m.id != member.id),
+                      None) if member is not None else None
+        if member is not None and fellow is not None:
+            dues.grant_consent(principal, fellow, payer_member_id=member.id)
+    for n in range(dues.months_between(dt.date(years[0], 1, 1), current)):
+        dues.close_month(principal, root, month=dues.add_months(dt.date(years[0], 1, 1), n),
+                         today=today)
+
+
+def start_pay_sandbox(instance: Path, host: str) -> dict[str, str]:
+    """Serve the sandbox payment provider for the demo on a free port (a thread of this
+    process: it ends with the demo); the settings that point the node at it. The shared
+    secret is kept in the instance folder."""
+    from node.dues.providers.sandbox import serve_sandbox
+
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / PAY_SECRET_FILE
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        path.chmod(0o600)
+    secret = path.read_text(encoding="utf-8").strip()
+    server, _thread = serve_sandbox(secret, host=host)
+    return {"NODE_PAY_PROVIDER": "sandbox", "NODE_PAY_SANDBOX_SECRET": secret,
+            "NODE_PAY_SANDBOX_URL": f"http://{host}:{server.port}"}
 
 
 def _write_api_client(principal: Principal, tenant: Tenant, root: Org) -> str:

@@ -29,6 +29,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -290,6 +291,24 @@ class Network:
         echo("setting up: migrations, signing keys, demo data (seeded on the first run) ...")
         self._parallel([hub, *(lambda spec=spec: node(spec) for spec in NODES)])
 
+    def start_pay_sandboxes(self) -> None:
+        """Each node's sandbox payment provider (its members pay dues online through it): a
+        child on a free port, and the node's settings pointing at it (the secret they share
+        is kept across runs)."""
+        for spec in NODES:
+            env_file = self.folder(spec.node_id) / "node.env"
+            known = dict(line.split("=", 1) for line in env_file.read_text(
+                encoding="utf-8").splitlines() if "=" in line and not line.startswith("#"))
+            secret = known.get("NODE_PAY_SANDBOX_SECRET") or secrets.token_urlsafe(32)
+            with socket.socket() as sock:
+                sock.bind((self.host, 0))
+                port = int(sock.getsockname()[1])
+            _update_env_file(env_file, once={}, always={
+                "NODE_PAY_PROVIDER": "sandbox", "NODE_PAY_SANDBOX_SECRET": secret,
+                "NODE_PAY_SANDBOX_URL": f"http://{self.host}:{port}"})
+            self.start(f"{spec.node_id}-pay-sandbox", spec.node_id, "dues", "sandbox",
+                       "--host", self.host, "--port", str(port))
+
     def _parallel(self, jobs: list[Any]) -> None:
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs)) as pool:
             futures = [pool.submit(job) for job in jobs]
@@ -461,6 +480,7 @@ def run_demo(*, instance: Path, host: str, port_base: int, reset: bool, no_serve
         network.start("hub-web", HUB_DIR, "serve", "--host", host, "--port", str(port_base),
                       "--workers", web)
         if not no_serve:
+            network.start_pay_sandboxes()
             for spec in NODES:
                 network.start(f"{spec.node_id}-web", spec.node_id, "serve", "--host", host,
                               "--port", str(network.node_ports[spec.node_id]),

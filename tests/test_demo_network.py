@@ -125,7 +125,8 @@ def test_demo_network_starts_enrolls_delivers_and_stops_cleanly(tmp_path):
 
         pids = [int(line.split()[1]) for line in
                 (tmp_path / "demo" / "demo.pids").read_text().splitlines()]
-        assert len(pids) == 6  # three gunicorn masters, three bus workers
+        # three gunicorn masters, three bus workers, the nodes' two payment sandboxes
+        assert len(pids) == 8
         assert all(_group_alive(pid) for pid in pids)
     finally:
         # Ctrl-C: the launcher stops every child's process group, then exits.

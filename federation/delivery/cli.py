@@ -20,7 +20,7 @@ from federation.delivery.quarantine import held
 from federation.delivery.relay import Relay
 from federation.delivery.stats import delivery_stats
 from federation.keys import utcnow
-from federation.transport import Bus, TransportError, open_bus
+from federation.transport import BrokerUnavailable, Bus, open_bus
 from shared.db.session import Database, transaction
 from shared.logs import configure_json_logging
 
@@ -37,13 +37,14 @@ def declare_own_queue(bus: Bus, party: str, stop: threading.Event,
                       first_retry: float = 0.5) -> bool:
     """Make sure our queue exists (so that peers can route to us), waiting for a broker that
     is down instead of exiting: a worker started during an outage rides it out like a running
-    one. False if stopped first."""
+    one. False if stopped first. A refusal (permissions, topology) still ends the worker: it
+    needs an operator, and a crash says so louder than a log line."""
     delay = first_retry
     while not stop.is_set():
         try:
             bus.declare([party])
             return True
-        except TransportError as exc:
+        except BrokerUnavailable as exc:
             logger.warning("broker unavailable", extra={"error": str(exc)[:500],
                                                         "retry_in_seconds": delay})
             stop.wait(delay)
@@ -81,7 +82,19 @@ def add_bus_commands(group: click.Group, *, load_app: Callable[[], Any],
                         for n, job in enumerate(relay_jobs(), start=1)]
         if kind in ("consume", "worker"):
             targets.append(("consume", lambda: Consumer(me).run(bus, stop=stop)))
-        workers = [threading.Thread(target=target, name=name) for name, target in targets]
+        failed: list[str] = []
+
+        def guarded(name: str, target: Callable[[], None]) -> Callable[[], None]:
+            def run_target() -> None:
+                try:
+                    target()
+                except Exception:
+                    failed.append(name)
+                    logger.exception("worker thread failed", extra={"worker_thread": name})
+            return run_target
+
+        workers = [threading.Thread(target=guarded(name, target), name=name)
+                   for name, target in targets]
         logger.info("started", extra={"worker": kind, "party": me.id})
         for worker in workers:
             worker.start()
@@ -91,6 +104,8 @@ def add_bus_commands(group: click.Group, *, load_app: Callable[[], Any],
             if not all(w.is_alive() for w in workers):
                 stop.set()  # one died: stop the others, let the supervisor restart us
         bus.close()
+        if failed:  # a non-zero exit: Restart=on-failure restarts it too
+            raise SystemExit(f"bus {kind} stopped: {', '.join(failed)} failed")
 
     @group.command("relay")
     @on_domain_error

@@ -12,10 +12,16 @@ crash anywhere gives a redelivery, never a loss. Duplicates are normal: the inbo
 
 from federation.transport.bus import Bus, open_bus
 from federation.transport.deliveries import Delivery
-from federation.transport.errors import PublishError, TransportError, Unroutable
+from federation.transport.errors import (
+    BrokerUnavailable,
+    PublishError,
+    TransportError,
+    Unroutable,
+)
 from federation.transport.topology import queue_name
 
 __all__ = [
+    "BrokerUnavailable",
     "Bus",
     "Delivery",
     "PublishError",

@@ -20,9 +20,14 @@ from kombu import Connection, Exchange, Producer, Queue
 
 from federation.transport.confirms import ConfirmTracker
 from federation.transport.connections import Connect, connection_factory
-from federation.transport.consume import ConsumeLoop
+from federation.transport.consume import RECOVERABLE, ConsumeLoop
 from federation.transport.deliveries import FAILURES, Delivery, to_delivery
-from federation.transport.errors import PublishError, TransportError, Unroutable
+from federation.transport.errors import (
+    BrokerUnavailable,
+    PublishError,
+    TransportError,
+    Unroutable,
+)
 from federation.transport.options import BusOptions
 from federation.transport.topology import (
     EXCHANGE,
@@ -67,7 +72,11 @@ class Bus:
     # -- topology ------------------------------------------------------------------------
 
     def declare(self, parties: Iterable[str]) -> None:
-        """Idempotent; with declare="passive" it checks the provisioned topology instead."""
+        """Idempotent; with declare="passive" it checks the provisioned topology instead.
+
+        BrokerUnavailable when the broker cannot be reached (worth waiting for); any other
+        TransportError needs an operator (permissions, missing or mismatched topology).
+        """
         parties = [check_party(p) for p in parties]
         with self._lock:
             if self.options.declare is False:
@@ -84,7 +93,8 @@ class Bus:
                 raise TransportError(f"topology not provisioned: {exc}") from exc
             except FAILURES as exc:
                 self._drop_publisher()
-                raise TransportError(f"cannot declare topology: {exc!r}") from exc
+                error = BrokerUnavailable if isinstance(exc, RECOVERABLE) else TransportError
+                raise error(f"cannot declare topology: {exc!r}") from exc
             self._declared.update(parties)
 
     # -- publishing ----------------------------------------------------------------------

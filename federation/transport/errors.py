@@ -9,6 +9,11 @@ class TransportError(Exception):
     """The bus failed in a way its caller cannot fix by retrying at once."""
 
 
+class BrokerUnavailable(TransportError):
+    """The broker could not be reached or went away (down, restarting): try again later. Not
+    for refusals an operator must fix (permissions, missing or mismatched topology)."""
+
+
 class PublishError(TransportError):
     """Not confirmed: the message may or may not have gone. Retry later; duplicates are fine."""
 

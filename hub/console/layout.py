@@ -16,6 +16,7 @@ from hub.console.web import NEEDS, current_visit
 #: with `add_console_link` (e.g. directives).
 CONSOLE_LINKS: list[tuple[str, Any, str]] = [
     ("console.home", _l("Overview"), "account"),
+    ("console.statistics", _l("Statistics"), "account"),
     ("console.nodes_page", _l("Nodes"), "auditor"),
     ("console.tokens", _l("Enrollment tokens"), "auditor"),
     ("console.quarantine", _l("Quarantine"), "auditor"),

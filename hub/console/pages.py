@@ -1,5 +1,6 @@
 """The administrator's console: the network at a glance, nodes (revoke), enrollment tokens
-(issue, revoke), the quarantine (release, discard) and the feed (take down).
+(issue, revoke), the quarantine (release, discard), the feed (take down) and the statistics
+(rankings, comparisons, trends and their files; region viewers see their region's only).
 
 Auditors open every page; only administrators send its forms (each POST is its own rule, so
 `console_page` checks the role before anything is read). Views read the form, call the same
@@ -12,7 +13,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -22,8 +23,14 @@ from hub.console.web import Visit, console_page
 from hub.feed import services as feed
 from hub.nodes import services as nodes
 from hub.nodes.models import NodeStatus
+from hub.portal import services as portal
+from hub.portal.pages import parameter_problems, stats_charts
+from hub.portal.schemas import StatsExportArgsSchema, StatsPageArgsSchema, load
 from hub.settings import HubSettings
+from hub.stats import export
+from hub.stats.metrics import METRICS
 from shared.errors import Conflict, InvalidInput
+from shared.web.pages import page_error
 
 blp = Blueprint("console", __name__, url_prefix="/console")
 
@@ -261,3 +268,53 @@ def takedown(visit: Visit, item_id: int) -> Any:
         item = feed.get_any_item(item_id)
         feed.take_down(item, by=visit.actor, reason=reason)
     return redirect(url_for("console.feed_item", item_id=item_id, done="taken-down"), 303)
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+#: What the statistics page offers as files.
+EXPORTS = ("rollup", "ranking", "compare", "trends")
+
+
+@console_page(blp, "/statistics", needs="account")
+def statistics(visit: Visit) -> Any:
+    """Rankings, comparisons and trends; a region viewer's figures stay under its region (the
+    services refuse any other code: 404)."""
+    args, wrong = load(StatsPageArgsSchema(), request.args)
+    if wrong:
+        return page_error(400, " ".join(parameter_problems(wrong)))
+    data = portal.stats_page(args["prefix"], period=args["period"], metric=args["metric"],
+                             start=args["start"], end=args["end"], compare=args["compare"],
+                             principal=visit.principal)
+    query = {"prefix": data.prefix, "period": data.period, "metric": data.metric,
+             "from": data.start, "to": data.end, "compare": " ".join(data.compare_codes)}
+    exports = {what: {fmt: url_for("console.statistics_export", what=what, format=fmt, **query)
+                      for fmt in ("csv", "xlsx")} for what in EXPORTS}
+    return render_template("console/statistics.html", visit=visit, data=data,
+                           metrics=list(METRICS), exports=exports, charts=stats_charts(data),
+                           region=visit.principal.region_prefix)
+
+
+@console_page(blp, "/statistics/export", needs="account")
+def statistics_export(visit: Visit) -> Any:
+    """A CSV or XLSX file of what the statistics page shows (the same services, the same
+    reach)."""
+    args, wrong = load(StatsExportArgsSchema(), request.args)
+    if wrong:
+        return page_error(400, " ".join(parameter_problems(wrong)))
+    data = portal.stats_page(args["prefix"], period=args["period"], metric=args["metric"],
+                             start=args["start"], end=args["end"], compare=args["compare"],
+                             principal=visit.principal)
+    what, fmt = args["what"], args["format"]
+    if what == "rollup":
+        rows = export.rollup_rows(data.rollup)
+    elif what == "ranking":
+        rows = export.ranking_rows(data.ranked, data.metric)
+    elif what == "compare":
+        rows = export.comparison_rows(data.compared, data.metric)
+    else:
+        rows = export.trend_rows(data.trends, data.metric)
+    name = f"{what}-{data.prefix or 'all'}-{data.metric}-{data.period}"
+    body = export.to_xlsx(rows, name) if fmt == "xlsx" else export.to_csv(rows)
+    return Response(body, mimetype=export.XLSX_TYPE if fmt == "xlsx" else export.CSV_TYPE,
+                    headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})

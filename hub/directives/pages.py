@@ -15,6 +15,7 @@ import marshmallow as ma
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import pgettext
 
 from hub.console.layout import add_console_link
 from hub.console.web import Visit, console_page
@@ -68,13 +69,20 @@ def label(labels: dict[Any, Any], value: Any) -> str:
     return str(found) if found is not None else str(value)
 
 
+def status_label(value: Any) -> str:
+    """"Published" the state, not "Published" the date heading (a different word in Chinese)."""
+    if value == DirectiveStatus.published:
+        return pgettext("directive status", "Published")
+    return label(STATUSES, value)
+
+
 @blp.app_context_processor
 def _helpers() -> dict[str, Any]:
     return {"directive_kind_label": lambda v: label(KINDS, v),
             "priority_label": lambda v: label(PRIORITIES, v),
             "audience_label": lambda v: label(AUDIENCES, v),
             "target_label": lambda v: label(TARGETS, v),
-            "directive_status_label": lambda v: label(STATUSES, v),
+            "directive_status_label": status_label,
             "percent": lambda v: "—" if v is None else f"{v:.0%}"}
 
 

@@ -9,8 +9,15 @@ found inside "基层党建工作") and stored as space-separated tokens:
 - PostgreSQL: `feed_items.search_vector`, `setweight(to_tsvector('simple', ...))` of the three
   parts (A, B, D) with a GIN index; ranked with `ts_rank`.
 
+Out-of-vocabulary words (place names such as 跳磴镇 or 铜官区) are segmented by jieba into
+single characters or different pieces depending on their neighbours ("铜官区" alone is 铜 +
+官区, in "铜官区委" it is 铜官 + 区委), so the index also holds every CJK character bigram of
+the text that is not already one of its jieba tokens, and a query's out-of-vocabulary span
+(a run of single-character words, see `query_tokens`) is searched by its bigrams.
+
 Queries are segmented the same way and every query token must match (AND). The two
-implementations sit behind `index_item`, `unindex_item` and `match` (an id -> rank subquery).
+implementations sit behind `index_item`, `unindex_item`, `matching` (the condition),
+`with_rank` (the rank of the rows a query reaches) and `match` (an id -> rank subquery).
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ from sqlalchemy.orm import Session
 #: At most this many query tokens are used (a pasted paragraph is not a query).
 MAX_QUERY_TOKENS = 16
 _WORDLIKE = re.compile(r"\w", re.UNICODE)
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+#: Single characters that are words of their own, never part of a name.
+_FUNCTION_CHARACTERS = frozenset("的了和与及或在是对为把被从向于以之而并但也又就都")
 
 
 @functools.cache
@@ -52,14 +62,72 @@ def tokens(text: str | None) -> list[str]:
     return out
 
 
+def _bigrams(run: str) -> list[str]:
+    return [run[i:i + 2] for i in range(len(run) - 1)]
+
+
+def index_tokens(text: str | None) -> list[str]:
+    """What is indexed: the search-mode tokens, then the CJK bigrams not among them."""
+    words = tokens(text)
+    known = set(words)
+    extra = [bigram for run in _CJK_RUN.findall(text or "") for bigram in _bigrams(run)
+             if bigram not in known]
+    return words + extra
+
+
 def segment(text: str | None) -> str:
-    return " ".join(tokens(text))
+    return " ".join(index_tokens(text))
+
+
+def _search_forms(word: str) -> list[str]:
+    """A word and its dictionary sub-words (what `cut_for_search` makes of one word)."""
+    jieba = _jieba()
+    forms = [word[i:i + n] for n in (2, 3) if len(word) > n
+             for i in range(len(word) - n + 1) if jieba.get_FREQ(word[i:i + n])]
+    return [*forms, word]
+
+
+def _query_words(q: str) -> list[str]:
+    """Search-mode tokens of a query, with each out-of-vocabulary span replaced by its bigrams.
+
+    jieba leaves an unknown name as single characters (跳磴镇: 跳 磴 镇) or glues one of its
+    characters to a neighbour (铜官区: 铜 官区), and does so differently inside a text. A run
+    of single-character words is such a span; a lone one (not a function character) takes in
+    the short word after (or before) it. Its bigrams are in the index wherever the name is.
+    """
+    words = list(_jieba().cut(q))
+    single = [len(w) == 1 and bool(_CJK_RUN.fullmatch(w)) for w in words]
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        if not single[i]:
+            out.extend(_search_forms(words[i]))
+            i += 1
+            continue
+        j = i
+        while j < len(words) and single[j]:
+            j += 1
+        start, end = i, j
+        if end - start == 1 and words[start] not in _FUNCTION_CHARACTERS:
+            if end < len(words) and _short_cjk(words[end]):
+                end += 1
+            elif start > 0 and _short_cjk(words[start - 1]):
+                start -= 1
+                out.pop()  # a two-character word's only form: itself
+        span = "".join(words[start:end])
+        out.extend(_bigrams(span) if len(span) > 1 else [span])
+        i = end
+    return [t for t in (w.strip().lower() for w in out) if t and _WORDLIKE.search(t)]
+
+
+def _short_cjk(word: str) -> bool:
+    return len(word) == 2 and bool(_CJK_RUN.fullmatch(word))
 
 
 def query_tokens(q: str) -> list[str]:
     """Distinct tokens of a query, in order (at most MAX_QUERY_TOKENS)."""
     seen: dict[str, None] = {}
-    for token in tokens(q):
+    for token in _query_words(q):
         seen.setdefault(token, None)
     return list(seen)[:MAX_QUERY_TOKENS]
 
@@ -95,6 +163,33 @@ def unindex_item(session: Session, item_id: int) -> None:
 
 def _fts5_phrase(token: str) -> str:
     return '"' + token.replace('"', '""') + '"'
+
+
+def matching(session: Session, terms: Sequence[str]) -> sa.ColumnElement[bool]:
+    """A condition on `feed_items`: the item matches every term (no rank computed)."""
+    if _dialect(session) == "postgresql":
+        query = sa.func.plainto_tsquery(sa.literal_column("'simple'"), " ".join(terms))
+        return sa.literal_column("feed_items.search_vector").op("@@")(query)
+    fts = sa.table("feed_fts", sa.column("rowid"))
+    expression = " ".join(_fts5_phrase(t) for t in terms)
+    return sa.literal_column("feed_items.id").in_(
+        sa.select(fts.c.rowid).where(sa.literal_column("feed_fts").op("MATCH")(expression)))
+
+
+def with_rank(session: Session, query: sa.Select[Any], terms: Sequence[str]
+              ) -> tuple[sa.Select[Any], sa.ColumnElement[Any]]:
+    """`query` (over `feed_items`) able to order by relevance, and the rank expression.
+
+    On PostgreSQL the rank is computed for the rows the query reaches only (so rank the
+    candidates, not every match); on SQLite bm25 exists only inside an FTS5 query, so the
+    query joins the `match` subquery.
+    """
+    if _dialect(session) == "postgresql":
+        tsquery = sa.func.plainto_tsquery(sa.literal_column("'simple'"), " ".join(terms))
+        return query, sa.func.ts_rank(sa.literal_column("feed_items.search_vector"), tsquery)
+    matches = match(session, terms)
+    return (query.join(matches, matches.c.id == sa.literal_column("feed_items.id")),
+            matches.c.rank)
 
 
 def match(session: Session, terms: Sequence[str]) -> sa.Subquery:

@@ -45,12 +45,15 @@ PARAMETER_HINTS = {
     "prefix": _l("Code: up to 12 digits of a region or organization code."),
     "period": _l("Day: a day written as YYYY-MM-DD."),
     "metric": _l("Ranked by: one of the listed measures."),
+    "compare": _l("Compare with: up to 5 codes of 1 to 12 digits, separated by spaces."),
+    "what": _l("Download: the totals, the ranking, the comparison or the trend."),
+    "format": _l("File: CSV or XLSX."),
 }
 ORDER_LABELS = {"relevance": _l("Relevance"), "recent": _l("Newest first"),
                 "popular": _l("Most popular")}
 
 
-def _problems(names: list[str]) -> list[str]:
+def parameter_problems(names: list[str]) -> list[str]:
     return [str(PARAMETER_HINTS.get(name, _("The request could not be understood.")))
             for name in names]
 
@@ -80,7 +83,8 @@ def search() -> Any:
                "form": request.args, "hits": None, "page": 1, "next_url": None,
                "previous_url": None}
     if wrong:
-        return render_template("portal/search.html", problems=_problems(wrong), **context), 400
+        return render_template("portal/search.html", problems=parameter_problems(wrong),
+                               **context), 400
     if not args["q"].strip():
         return render_template("portal/search.html", problems=[], **context)
     filters = feed.Filters(region=args["region"], kind=args["kind"], start=args["start"],
@@ -116,9 +120,9 @@ def directory() -> Any:
 def statistics() -> Any:
     args, wrong = load(StatsPageArgsSchema(), request.args)
     if wrong:
-        return page_error(400, " ".join(_problems(wrong)))
+        return page_error(400, " ".join(parameter_problems(wrong)))
     data = services.stats_page(args["prefix"], period=args["period"], metric=args["metric"],
-                               start=args["start"], end=args["end"])
+                               start=args["start"], end=args["end"], compare=args["compare"])
     base = {"prefix": data.prefix, "period": data.period}
     exports = {
         "rollup": {fmt: "/api/stats/rollup/export?" + urlencode({**base, "format": fmt})
@@ -126,14 +130,23 @@ def statistics() -> Any:
         "ranking": {fmt: "/api/stats/rankings/export?" + urlencode(
             {**base, "metric": data.metric, "format": fmt}) for fmt in ("csv", "xlsx")},
     }
-    charts = {
+    return render_template("portal/statistics.html", data=data, metrics=list(METRICS),
+                           exports=exports, charts=stats_charts(data))
+
+
+def stats_charts(data: services.StatsPage) -> dict[str, Any]:
+    """What portal.js draws for a statistics page (the portal's and the console's)."""
+    share = data.metric.endswith("_share")
+    whole = str(_("The whole network"))
+    return {
         "stage": {"type": "bar", "labels": [str(labels.stage(s)) for s, _n in data.stages],
                   "values": [n for _s, n in data.stages]},
         "ranking": {"type": "hbar", "labels": [c.name for c in data.ranking],
-                    "values": [c.value for c in data.ranking],
-                    "share": data.metric.endswith("_share")},
-        "series": {"type": "line", "labels": [r.period for r in data.series],
-                   "values": [r.party_members for r in data.series]},
+                    "values": [c.value for c in data.ranking], "share": share},
+        "compare": {"type": "bar", "labels": [c.name or whole for c in data.compared],
+                    "values": [c.value for c in data.compared], "share": share},
+        "series": {"type": "line", "labels": data.trends.days, "share": share,
+                   "values": data.trends.lines[0].values if data.trends.lines else [],
+                   "series": [{"name": line.name or whole, "values": line.values}
+                              for line in data.trends.lines]},
     }
-    return render_template("portal/statistics.html", data=data, metrics=list(METRICS),
-                           exports=exports, charts=charts)

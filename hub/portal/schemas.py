@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import EXCLUDE, ValidationError, fields, pre_load, validate, validates_schema
@@ -36,6 +37,24 @@ class SearchPageArgsSchema(FeedQueryArgsSchema):
         return _without_blanks(data)
 
 
+class CodeList(fields.Field):
+    """Codes typed into one box, separated by spaces or commas: up to `most`, 1–12 digits."""
+
+    _SPLIT = re.compile(r"[\s,，;；、]+")
+
+    def __init__(self, most: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.most = most
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+        if not isinstance(value, str) or len(value) > 200:
+            raise ValidationError("Codes separated by spaces.")
+        codes = list(dict.fromkeys(code for code in self._SPLIT.split(value) if code))
+        if len(codes) > self.most or not all(re.fullmatch(r"[0-9]{1,12}", c) for c in codes):
+            raise ValidationError(f"At most {self.most} codes of 1-12 digits.")
+        return codes
+
+
 class StatsPageArgsSchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -45,6 +64,7 @@ class StatsPageArgsSchema(Schema):
     metric = fields.String(load_default="party_members", validate=validate.OneOf(list(METRICS)))
     start = fields.Date(load_default=None, data_key="from")
     end = fields.Date(load_default=None, data_key="to")
+    compare = CodeList(most=5, load_default=list)
 
     @pre_load
     def _blanks(self, data: Any, **_kwargs: Any) -> Any:
@@ -54,6 +74,14 @@ class StatsPageArgsSchema(Schema):
     def _range(self, data: dict[str, Any], **_kwargs: Any) -> None:
         if data.get("start") and data.get("end") and data["start"] > data["end"]:
             raise ValidationError("from is after to.", "from")
+
+
+class StatsExportArgsSchema(StatsPageArgsSchema):
+    """The console's statistics file: what the page shows, as CSV or XLSX."""
+
+    what = fields.String(load_default="rollup",
+                         validate=validate.OneOf(["rollup", "ranking", "compare", "trends"]))
+    format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "xlsx"]))
 
 
 def load(schema: Schema, args: Any) -> tuple[dict[str, Any], list[str]]:

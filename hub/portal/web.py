@@ -1,7 +1,9 @@
 """The portal's page machinery: languages (hub catalogs), layout helpers, headers, error pages.
 
 Languages, headers, the error page and vendor serving are the node's, shared through
-`shared.web.i18n` and `shared.web.pages`; this module adds the hub's catalogs and messages.
+`shared.web.i18n` and `shared.web.pages`; this module adds the hub's catalogs and messages,
+and one step to the language choice: after `?lang=` and the cookie, the signed-in account's
+stored language.
 """
 
 from __future__ import annotations
@@ -9,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, has_request_context, request
 from flask_babel import format_date, format_datetime, format_number
 from flask_babel import gettext as _
 
-from hub.auth.session import signed_in
+from hub.auth.session import current_hub_account, signed_in
 from hub.portal import labels
 from hub.settings import HubSettings
 from shared.web import i18n
@@ -22,6 +24,20 @@ from shared.web.pages import finish_page, is_page, page_error, static_url, vendo
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 babel = i18n.PageBabel(TRANSLATIONS)
+
+
+def select_locale() -> str:
+    """`?lang=` or the cookie (an explicit choice), else the signed-in account's language,
+    else the default."""
+    if not has_request_context():
+        return i18n.DEFAULT_LOCALE
+    chosen = i18n.explicit_language()
+    if chosen:
+        return chosen
+    account = current_hub_account() if signed_in() else None
+    if account is not None and account.locale in i18n.LANGUAGES:
+        return str(account.locale)
+    return i18n.DEFAULT_LOCALE
 
 
 def compile_catalogs() -> list[Path]:
@@ -70,7 +86,7 @@ def _finish(response: Response) -> Response:
 
 
 def init_app(app: Flask, api: Api) -> None:
-    i18n.init_app(app, babel)
+    i18n.init_app(app, babel, select_locale)
     app.jinja_env.globals.update(TEMPLATE_GLOBALS)
     app.after_request(_finish)
     api.html_error = http_error_page

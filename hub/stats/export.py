@@ -11,7 +11,7 @@ from openpyxl import Workbook
 
 from federation.messages.stats import BREAKDOWNS, ORG_KINDS
 from hub.stats.metrics import Rollup
-from hub.stats.services import Child
+from hub.stats.services import Child, Trends
 
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -34,6 +34,26 @@ def ranking_rows(ranked: Sequence[Child], metric: str) -> list[list[Any]]:
         r = child.rollup
         rows.append([rank, child.code, child.name, child.level, child.value, r.party_members,
                      r.members["by_stage"]["full"], r.members["by_gender"]["female"], r.orgs])
+    return rows
+
+
+def comparison_rows(compared: Sequence[Child], metric: str) -> list[list[Any]]:
+    rows: list[list[Any]] = [["code", "name", "level", metric, "party_members", "full_members",
+                              "female", "orgs", "oldest_period"]]
+    for child in compared:
+        r = child.rollup
+        rows.append([child.code, child.name, child.level, child.value, r.party_members,
+                     r.members["by_stage"]["full"], r.members["by_gender"]["female"], r.orgs,
+                     r.oldest_period])
+    return rows
+
+
+def trend_rows(trends: Trends, metric: str) -> list[list[Any]]:
+    """One row per day and code (a long table: easy to pivot in a spreadsheet)."""
+    rows: list[list[Any]] = [["period", "code", "name", metric]]
+    for line in trends.lines:
+        rows += [[day, line.code, line.name, value]
+                 for day, value in zip(trends.days, line.values, strict=True)]
     return rows
 
 

@@ -2,7 +2,9 @@
 
 `org_stats` has one integer column per category of the contract (`federation.messages.stats`),
 so a rollup of any subtree is one `SUM(...)` over an index range of codes, on SQLite and on
-PostgreSQL alike; no JSON is parsed at query time.
+PostgreSQL alike; no JSON is parsed at query time. `stat_snapshot_totals` holds each complete
+snapshot's sums, so a rollup above the tenants (the network, a province, a city, a county)
+adds one row per tenant instead of every organization (docs/performance.md, "Hub").
 """
 
 from __future__ import annotations
@@ -99,3 +101,29 @@ class OrgStat(HubModel):
 
     def __repr__(self) -> str:
         return f"<OrgStat {self.id} {self.org_code}>"  # type: ignore[attr-defined]
+
+
+#: The member-count columns that a rollup sums (the children-by-kind columns are not summed:
+#: a rollup counts the organizations of each kind instead).
+MEMBER_COLUMNS: tuple[str, ...] = tuple(name for b, _k, name in COUNT_COLUMNS
+                                        if b != "orgs_by_kind")
+
+
+class SnapshotTotal(HubModel):
+    """The sums of one complete snapshot: what a rollup of its whole tenant adds up.
+
+    Written when the snapshot's last chunk arrives (and again when a chunk is replaced),
+    deleted when a newer publication starts replacing the snapshot.
+    """
+
+    __table__ = sa.Table(
+        "stat_snapshot_totals", HubModel.metadata,
+        sa.Column("snapshot_id", sa.ForeignKey("stat_snapshots.id"), primary_key=True),
+        *(sa.Column(name, sa.Integer, nullable=False, default=0) for name in MEMBER_COLUMNS),
+        *(sa.Column(f"kind_{kind}", sa.Integer, nullable=False, default=0)
+          for kind in ORG_KINDS),
+        sa.Column("orgs", sa.Integer, nullable=False, default=0),
+    )
+
+    def __repr__(self) -> str:
+        return f"<SnapshotTotal {self.snapshot_id}>"  # type: ignore[attr-defined]

@@ -3,6 +3,11 @@
 Which snapshots a question uses: "as of" a day D, each tenant counts with its latest complete
 snapshot on or before D. Nodes publish on their own schedules and may miss a day; a rollup
 still covers every tenant, and says how old its oldest snapshot is (`oldest_period`).
+
+Who may ask: every question takes the asking principal (None: the public portal, which
+publishes the whole network's counts). A region viewer asks only about codes under its region
+prefix: an empty prefix means its region, anything else is out of reach (NotFound), so no
+view can show it a figure from outside.
 """
 
 from __future__ import annotations
@@ -17,14 +22,24 @@ import sqlalchemy as sa
 from federation.envelope import Envelope
 from federation.keys import parse_time, utcnow
 from federation.messages.stats import BREAKDOWNS, ORG_KINDS
+from hub.auth.principal import HubPrincipal
 from hub.db import db
 from hub.nodes.models import NodeTenant
 from hub.stats.errors import SnapshotRefused
 from hub.stats.metrics import Rollup
-from hub.stats.models import COUNT_COLUMNS, OrgStat, StatChunk, StatSnapshot
+from hub.stats.models import (
+    COUNT_COLUMNS,
+    MEMBER_COLUMNS,
+    OrgStat,
+    SnapshotTotal,
+    StatChunk,
+    StatSnapshot,
+)
 from shared.codes import subtree_upper_bound
+from shared.errors import NotFound
 
 _stats = OrgStat.__table__
+_totals = SnapshotTotal.__table__
 _COLUMNS = {(b, k): name for b, k, name in COUNT_COLUMNS}
 
 # --- receiving --------------------------------------------------------------------------------
@@ -73,7 +88,23 @@ def apply_snapshot_chunk(envelope: Envelope) -> StatSnapshot:
     snapshot.updated_at = utcnow()
     snapshot.completed_at = (snapshot.completed_at or utcnow()
                              if snapshot.received_chunks == snapshot.chunks else None)
+    _write_totals(snapshot)
     return snapshot
+
+
+def _write_totals(snapshot: StatSnapshot) -> None:
+    """(Re)write the snapshot's sums when it is complete; drop them while it is not."""
+    session = db.session()
+    session.execute(sa.delete(_totals).where(_totals.c.snapshot_id == snapshot.id))
+    if snapshot.completed_at is None:
+        return
+    kinds = [sa.func.count(sa.case((_stats.c.kind == kind, 1))) for kind in ORG_KINDS]
+    sums = (sa.select(_stats.c.snapshot_id,
+                      *(sa.func.coalesce(sa.func.sum(_stats.c[c]), 0) for c in MEMBER_COLUMNS),
+                      *kinds, sa.func.count())
+            .where(_stats.c.snapshot_id == snapshot.id).group_by(_stats.c.snapshot_id))
+    session.execute(sa.insert(_totals).from_select(
+        ["snapshot_id", *MEMBER_COLUMNS, *(f"kind_{k}" for k in ORG_KINDS), "orgs"], sums))
 
 
 def _sending_tenant(envelope: Envelope) -> NodeTenant:
@@ -106,6 +137,24 @@ def _row(snapshot_id: int, chunk: int, org: dict[str, Any]) -> dict[str, Any]:
     for kind in ORG_KINDS:
         row[_COLUMNS["orgs_by_kind", kind]] = org["orgs_by_kind"][kind]
     return row
+
+
+# --- who may ask ------------------------------------------------------------------------------
+
+
+def reach(principal: HubPrincipal | None, prefix: str) -> str:
+    """The prefix `principal` may ask about for `prefix`: a region viewer's empty prefix is its
+    region; a prefix outside (or above) its region is NotFound. Everyone else: `prefix`."""
+    if principal is None or principal.reads_everything:
+        return prefix
+    region = principal.region_prefix
+    if region is None:
+        raise NotFound("No statistics within reach.")
+    if not prefix:
+        return region
+    if not prefix.startswith(region):
+        raise NotFound(f"No statistics for {prefix}.")
+    return prefix
 
 
 # --- questions -------------------------------------------------------------------------------
@@ -157,34 +206,50 @@ def _base(period: str) -> sa.Select[Any]:
             .where(_stats.c.snapshot_id.in_(snapshots_as_of(period))))
 
 
-def rollup(prefix: str, period: str) -> Rollup:
+def rollup(prefix: str, period: str, *, principal: HubPrincipal | None = None) -> Rollup:
     """Every organization whose code starts with `prefix` ("" = the whole network)."""
-    row = db.session.execute(_base(period).where(_in_subtree(prefix))).one_or_none()
+    prefix = reach(principal, prefix)
+    if _inside_a_tenant(prefix):
+        row = db.session.execute(_base(period).where(_in_subtree(prefix))).one_or_none()
+    else:
+        row = db.session.execute(_totals_base(period).where(_tenants_under(prefix))
+                                 ).one_or_none()
     return _rollup_from(prefix, period, row)
 
 
-def compare(prefixes: Sequence[str], period: str) -> list[Rollup]:
-    return [rollup(prefix, period) for prefix in prefixes]
+def compare(prefixes: Sequence[str], period: str, *,
+            principal: HubPrincipal | None = None) -> list[Rollup]:
+    """Rollups of several prefixes side by side (each must be within reach)."""
+    return [rollup(prefix, period, principal=principal) for prefix in prefixes]
 
 
 def series(prefix: str, *, start: str, end: str, after: str | None = None,
-           limit: int = 50) -> list[Rollup]:
+           limit: int = 50, principal: HubPrincipal | None = None) -> list[Rollup]:
     """The rollup of `prefix` as of each day, from `start` to `end`, on which some tenant of
     the subtree has a complete snapshot (the days on which the answer can change)."""
+    prefix = reach(principal, prefix)
+    return [rollup(prefix, period) for period in _days([prefix], start, end, after, limit)]
+
+
+def _days(prefixes: Sequence[str], start: str, end: str, after: str | None,
+          limit: int) -> list[str]:
+    """The days from `start` to `end` on which a tenant overlapping one of `prefixes` has a
+    complete snapshot, oldest first."""
     overlapping = (sa.select(StatSnapshot.period).distinct()
                    .join(NodeTenant, NodeTenant.id == StatSnapshot.node_tenant_id)
                    .where(StatSnapshot.completed_at.is_not(None),
                           StatSnapshot.period >= start, StatSnapshot.period <= end)
                    .order_by(StatSnapshot.period).limit(limit))
-    if prefix:
-        # Tenants inside the prefix, or whose prefix contains it.
-        overlapping = overlapping.where(sa.or_(
-            sa.and_(NodeTenant.code_prefix >= prefix,
-                    NodeTenant.code_prefix < subtree_upper_bound(prefix)),
-            sa.literal(prefix).startswith(NodeTenant.code_prefix)))
+    if all(prefixes):
+        # Tenants inside a prefix, or whose prefix contains it.
+        overlapping = overlapping.where(sa.or_(*(
+            sa.or_(sa.and_(NodeTenant.code_prefix >= prefix,
+                           NodeTenant.code_prefix < subtree_upper_bound(prefix)),
+                   sa.literal(prefix).startswith(NodeTenant.code_prefix))
+            for prefix in prefixes)))
     if after is not None:
         overlapping = overlapping.where(StatSnapshot.period > after)
-    return [rollup(prefix, period) for period in db.session.scalars(overlapping)]
+    return list(db.session.scalars(overlapping))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,7 +267,8 @@ class Child:
 _REGION_LENGTHS = (2, 4, 6)
 
 
-def children(prefix: str, period: str) -> list[Child]:
+def children(prefix: str, period: str, *, principal: HubPrincipal | None = None
+             ) -> list[Child]:
     """The direct children of `prefix`, each with its subtree's rollup (one grouped query).
 
     - `prefix` is an organization: its child organizations;
@@ -210,6 +276,7 @@ def children(prefix: str, period: str) -> list[Child]:
       cities, counties), labelled by code;
     - otherwise: the tenants whose prefix lies under it.
     """
+    prefix = reach(principal, prefix)
     org = db.session.execute(
         sa.select(_stats.c.org_code, _stats.c.name).where(
             _stats.c.snapshot_id.in_(snapshots_as_of(period)), _stats.c.org_code == prefix)
@@ -219,7 +286,10 @@ def children(prefix: str, period: str) -> list[Child]:
                         "org", exclude_self=True)
     if len(prefix) < 6:
         length = next(n for n in _REGION_LENGTHS if n > len(prefix))
-        return _grouped(prefix, period, sa.func.substr(_stats.c.org_code, 1, length), "region")
+        return _grouped_totals(prefix, period, sa.func.substr(NodeTenant.code_prefix, 1, length),
+                               "region")
+    if not _inside_a_tenant(prefix):
+        return _grouped_totals(prefix, period, NodeTenant.code_prefix, "tenant")
     return _grouped(prefix, period, NodeTenant.code_prefix, "tenant")
 
 
@@ -230,6 +300,52 @@ def _grouped(prefix: str, period: str, key: Any, level: str, *,
              .where(_in_subtree(prefix)).group_by(key))
     if exclude_self:
         query = query.where(_stats.c.org_code != prefix)
+    rows = db.session.execute(query).all()
+    names = _names(level, [row.child_key for row in rows], period)
+    return [Child(code=row.child_key, name=names.get(row.child_key, row.child_key), level=level,
+                  rollup=_rollup_from(row.child_key, period, row), value=None)
+            for row in rows]
+
+
+# Above the tenants, a rollup adds the snapshots' totals (one row per tenant, not per org):
+# a prefix either contains a tenant's whole tree or lies inside exactly one tenant (root
+# prefixes are prefix-free), and only the latter needs the organizations' rows.
+
+
+def _inside_a_tenant(prefix: str) -> bool:
+    """Whether `prefix` is strictly inside a tenant's tree (its rollup needs org rows)."""
+    ancestors = [prefix[:n] for n in range(6, len(prefix))]
+    return bool(ancestors) and db.session.scalar(
+        sa.select(sa.func.count()).select_from(NodeTenant)
+        .where(NodeTenant.code_prefix.in_(ancestors))) > 0
+
+
+def _tenants_under(prefix: str) -> sa.ColumnElement[bool]:
+    if not prefix:
+        return sa.true()
+    return sa.and_(NodeTenant.code_prefix >= prefix,
+                   NodeTenant.code_prefix < subtree_upper_bound(prefix))
+
+
+def _totals_base(period: str) -> sa.Select[Any]:
+    """`_base` over the snapshots' totals: the same labels, so `_rollup_from` reads either."""
+    total = _totals.c
+    columns = [*(sa.func.coalesce(sa.func.sum(total[c]), 0).label(c) for c in MEMBER_COLUMNS),
+               *(sa.func.coalesce(sa.func.sum(total[f"kind_{k}"]), 0).label(f"kind_{k}")
+                 for k in ORG_KINDS),
+               sa.func.coalesce(sa.func.sum(total.orgs), 0).label("orgs"),
+               sa.func.count().label("tenants"),
+               sa.func.min(StatSnapshot.period).label("oldest"),
+               sa.func.max(StatSnapshot.period).label("newest")]
+    return (sa.select(*columns).select_from(_totals)
+            .join(StatSnapshot, StatSnapshot.id == total.snapshot_id)
+            .join(NodeTenant, NodeTenant.id == StatSnapshot.node_tenant_id)
+            .where(total.snapshot_id.in_(snapshots_as_of(period))))
+
+
+def _grouped_totals(prefix: str, period: str, key: Any, level: str) -> list[Child]:
+    query = (_totals_base(period).add_columns(key.label("child_key"))
+             .where(_tenants_under(prefix)).group_by(key))
     rows = db.session.execute(query).all()
     names = _names(level, [row.child_key for row in rows], period)
     return [Child(code=row.child_key, name=names.get(row.child_key, row.child_key), level=level,
@@ -250,15 +366,85 @@ def _names(level: str, codes: list[str], period: str) -> dict[str, str]:
     return {code: name for code, name in db.session.execute(query)}
 
 
-def ranking(prefix: str, period: str, metric: str, *, descending: bool = True) -> list[Child]:
+def ranking(prefix: str, period: str, metric: str, *, descending: bool = True,
+            principal: HubPrincipal | None = None) -> list[Child]:
     """The direct children of `prefix` ordered by `metric` (ties and missing values: by code;
     a share with no party members to divide by comes last)."""
     ranked = [dataclasses.replace(c, value=c.rollup.metric(metric))
-              for c in children(prefix, period)]
+              for c in children(prefix, period, principal=principal)]
     present = [c for c in ranked if c.value is not None]
     present.sort(key=lambda c: c.code)
     present.sort(key=lambda c: c.value, reverse=descending)  # type: ignore[arg-type,return-value]
     return present + sorted((c for c in ranked if c.value is None), key=lambda c: c.code)
+
+
+@dataclasses.dataclass(frozen=True)
+class Trend:
+    """One prefix's metric on each day of a shared list of days (None: nothing to divide)."""
+
+    code: str
+    name: str
+    values: list[float | int | None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Trends:
+    days: list[str]
+    lines: list[Trend]
+
+
+def trends(prefixes: Sequence[str], metric: str, *, start: str, end: str, points: int = 30,
+           principal: HubPrincipal | None = None) -> Trends:
+    """The metric of each prefix as of the days from `start` to `end` on which any of them
+    has new figures: lines on the same days, so they can be drawn on one chart. At most
+    `points` days, spread evenly from the first to the last (one rollup per day and code)."""
+    codes = [reach(principal, prefix) for prefix in prefixes]
+    days = _spread(_days(codes, start, end, None, 100_000), points)
+    names = names_of(codes, end)
+    return Trends(days=days, lines=[
+        Trend(code=code, name=names[code],
+              values=[rollup(code, day).metric(metric) for day in days]) for code in codes])
+
+
+def _spread(days: list[str], points: int) -> list[str]:
+    """`points` of `days`, evenly spaced, keeping the first and the last."""
+    if len(days) <= points:
+        return days
+    if points < 2:
+        return days[-1:]
+    step = (len(days) - 1) / (points - 1)
+    return [days[round(i * step)] for i in range(points)]
+
+
+def comparison(prefixes: Sequence[str], period: str, metric: str, *,
+               principal: HubPrincipal | None = None) -> list[Child]:
+    """Several prefixes side by side as of `period`, in the order asked, each with its rollup
+    and the metric's value (regions, tenants or organizations, named like in rankings)."""
+    codes = [reach(principal, prefix) for prefix in prefixes]
+    names = names_of(codes, period)
+    compared = []
+    for code in codes:
+        totals = rollup(code, period)
+        compared.append(Child(code=code, name=names[code], level=_level_of(code, names),
+                              rollup=totals, value=totals.metric(metric)))
+    return compared
+
+
+def names_of(codes: Sequence[str], period: str) -> dict[str, str]:
+    """A name for each code: the organization's, else the tenant's, else the code itself
+    (regions have no names in the snapshots)."""
+    found = {code: code for code in codes}
+    found.update(_names("tenant", [c for c in codes if c], period))
+    found.update(_names("org", [c for c in codes if c], period))
+    return found
+
+
+def _level_of(code: str, names: dict[str, str]) -> str:
+    if names.get(code, code) == code:
+        return "region"
+    tenant = db.session.scalar(sa.select(NodeTenant.id).where(NodeTenant.code_prefix == code)
+                               .limit(1))
+    return "tenant" if tenant is not None else "org"
 
 
 def latest_period() -> str:

@@ -105,6 +105,8 @@ MESSAGES = {
     "The committee above the branch decides.":
         _l("The committee above the branch decides on hardship requests."),
     "Outside the year.": _l("Choose months of the same year."),
+    "Not a valid amount.": _l("Enter an amount in yuan, such as 3000.00."),
+    "Check this value.": _l("Check this value."),
 }
 
 

@@ -21,42 +21,55 @@ from node.dues.rules import DuesCategory
 from shared.web.pagination import CursorPageArgsSchema
 from shared.web.schema import Schema
 
-_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 _id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
 MAX_YUAN = Decimal("9999999999.99")
+
+
+MONTH_PATTERN = r"^(20\d\d|2100)-(0[1-9]|1[0-2])$"
 
 
 class Month(fields.Field):
     """A calendar month, `YYYY-MM` on the wire, the month's first day in Python."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"type": "string", "pattern": MONTH_PATTERN, "example": "2026-03",
+                    **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
         return None if value is None else value.strftime("%Y-%m")
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.date:
-        match = _MONTH_RE.match(value) if isinstance(value, str) else None
-        if match is None or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000 \
-                or int(match.group(1)) > 2100:
+        if not isinstance(value, str) or not re.match(MONTH_PATTERN, value):
             raise ValidationError("Use a month such as 2026-03.")
-        return dt.date(int(match.group(1)), int(match.group(2)), 1)
+        return dt.date(int(value[:4]), int(value[5:7]), 1)
 
 
 def _yuan(**kwargs: Any) -> fields.Decimal:
-    return fields.Decimal(places=2, as_string=True, allow_nan=False,
-                          validate=validate.Range(min=Decimal("0"), max=MAX_YUAN), **kwargs)
+    """Money out: a string of yuan with two decimals (never a float)."""
+    return fields.Decimal(places=2, as_string=True, metadata={
+        "type": "string", "pattern": r"^-?\d+\.\d{2}$", "example": "15.00",
+        **kwargs.pop("metadata", {})}, **kwargs)
 
 
-class _CentsOnly:
-    """Money has at most two decimals: 0.015 yuan is a mistake, not something to round."""
+class _Yuan:
+    """Money in: 0 to MAX_YUAN with at most two decimals (0.015 yuan is a mistake, not
+    something to round)."""
 
     def __call__(self, value: Decimal | None) -> Decimal | None:
-        if value is not None and value != value.quantize(Decimal("0.01")):
+        if value is None:
+            return value
+        if not Decimal("0") <= value <= MAX_YUAN:
+            raise ValidationError("Not a valid amount.")
+        if value != value.quantize(Decimal("0.01")):
             raise ValidationError("At most two decimals.")
         return value
 
 
 def _money_in(**kwargs: Any) -> fields.Decimal:
-    return fields.Decimal(allow_nan=False, as_string=True, validate=[
-        validate.Range(min=Decimal("0"), max=MAX_YUAN), _CentsOnly()], **kwargs)
+    return fields.Decimal(allow_nan=False, as_string=True, validate=_Yuan(), metadata={
+        "type": "string", "pattern": r"^\d{1,10}(\.\d{1,2})?$", "example": "3000.00",
+        **kwargs.pop("metadata", {})}, **kwargs)
 
 
 class AssessmentSchema(Schema):

@@ -51,8 +51,9 @@ def settings(visit: Visit) -> Any:
     logo = form.text("logo_text", max_length=services.MAX_LOGO_TEXT)
     rules = {}
     for key, (low, high) in services.RULE_RANGES.items():
-        # (the organizational-life fields may be left out: the current value stays)
-        value = form.integer(key, required=key not in LIFE_RULES, low=low, high=high)
+        # (the organizational-life and dues fields may be left out: the current value stays)
+        value = form.integer(key, required=key not in LIFE_RULES
+                             and not key.startswith("dues_"), low=low, high=high)
         if value is not None:
             rules[key] = value
     if form.errors:

@@ -68,22 +68,27 @@ class Machine:
     def _env(self, app: str) -> dict[str, str]:
         return self.hub_env if app == "hub" else self.node_env
 
+    def _program(self, app: str) -> str:
+        """The `partynet` sub-command of the installation in folder `app`."""
+        return "hub" if app == "hub" else "node"
+
     def run(self, app: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([_partynet(), app, *args], cwd=self.root / app, env=self._env(app),
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run([_partynet(), self._program(app), *args], cwd=self.root / app,
+                              env=self._env(app), capture_output=True, text=True, timeout=60)
         if check:
             assert done.returncode == 0, f"{app} {args}: {done.stdout}{done.stderr}"
         return done
 
     def chain(self, app: str, *commands: list[str]) -> subprocess.Popen[str]:
         """Several commands one after the other, in the background (a shell `&&` chain)."""
-        script = " && ".join(shlex.join([_partynet(), app, *c]) for c in commands)
+        script = " && ".join(shlex.join([_partynet(), self._program(app), *c])
+                             for c in commands)
         return subprocess.Popen(["sh", "-c", script], cwd=self.root / app, env=self._env(app),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def start(self, app: str, *args: str) -> subprocess.Popen[bytes]:
         log = (self.root / f"{app}-{args[0]}-{len(self.processes)}.log").open("w")
-        proc = subprocess.Popen([_partynet(), app, *args], cwd=self.root / app,
+        proc = subprocess.Popen([_partynet(), self._program(app), *args], cwd=self.root / app,
                                 env=self._env(app), stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.processes.append((proc, log))

@@ -150,6 +150,38 @@ def test_a_snapshot_counts_only_when_every_chunk_arrived(network, consumer):
     assert _party("500104") == 23
 
 
+def _from_org_rows(prefix: str, period: str = "2025-03-01"):
+    """The rollup summed over every organization's row (what the totals must equal)."""
+    row = services.db.session.execute(services._base(period).where(
+        services._in_subtree(prefix))).one_or_none()
+    return services._rollup_from(prefix, period, row)
+
+
+def test_rollups_above_the_tenants_add_the_snapshot_totals(two_nodes, session):
+    """A complete snapshot's sums are stored once; rollups of regions and whole tenants add
+    them up and equal the sum over the organizations' rows, at every level."""
+    a, _b = two_nodes
+    totals = sa.text("SELECT snapshot_id, orgs, stage_full FROM stat_snapshot_totals "
+                     "ORDER BY snapshot_id")
+    assert [tuple(r)[1:] for r in session.execute(totals)] == [(5, 20), (2, 20)]
+    for prefix in ("", "5", "50", "5001", "500104", "500107", "500105"):
+        assert services.rollup(prefix, "2025-03-01") == _from_org_rows(prefix), prefix
+    # Children of a region and of a county: the regions' and tenants' totals.
+    assert [(c.code, c.rollup.party_members) for c in services.children("", "2025-03-01")] \
+        == [("50", 43)]
+    assert {(c.code, c.level, c.name, c.rollup.orgs)
+            for c in services.children("5001", "2025-03-01")} == {
+        ("500104", "region", "500104", 5), ("500107", "region", "500107", 2)}
+    # Inside a tenant (an org, or a prefix that is none) the org rows answer.
+    assert services.rollup("5001040", "2025-03-01").party_members == 23
+    assert services.rollup("500104001", "2025-03-01") == _from_org_rows("500104001")
+    # A newer publication under way: the tenant's totals are gone until it is complete.
+    a.send("dadukou", DADUKOU[:3], taken_at="2025-03-01T20:00:00.000Z", chunk=1, chunks=2)
+    assert [tuple(r)[1:] for r in session.execute(totals)] == [(2, 20)]
+    assert services.rollup("", "2025-03-01") == _from_org_rows("")
+    assert services.rollup("", "2025-03-01").party_members == 20
+
+
 def test_org_codes_outside_the_tenant_prefix_are_quarantined(network, consumer, session):
     a = Sender(network, consumer, "node-a", [("dadukou", "500104")])
     Sender(network, consumer, "node-b", [("jiulongpo", "500107")])

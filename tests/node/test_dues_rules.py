@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 
 from node.dues.rules import (
-    CPC_2008,
     BASED_CATEGORIES,
+    CPC_2008,
     DuesCategory,
     NoRules,
     monthly_amount,

@@ -369,3 +369,20 @@ def test_a_bus_worker_started_while_the_broker_is_down_waits_for_it(
             worker.kill()
             worker.wait()
         admin.close()
+
+
+@BROKER_GROUP
+def test_a_bus_worker_the_broker_refuses_exits_with_an_error(
+        broker: PrivateRabbitMQ, tmp_path: Path) -> None:
+    """A refusal (here a wrong password) is no outage to wait out: it needs an operator, so
+    the worker fails at once, with a non-zero status a supervisor acts on."""
+    url = broker.url().replace("guest:guest@", "guest:wrong@")
+    done = subprocess.run(
+        [sys.executable, str(CLI_WORKER), f"sqlite:///{tmp_path}/worker.db",
+         f"w{secrets.token_hex(4)}", url, "worker"],
+        cwd=test_kill.ROOT, env={**os.environ, "PYTHONPATH": str(test_kill.ROOT)},
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode != 0, done.stderr[-3000:]
+    assert "ACCESS_REFUSED" in done.stderr
+    assert '"message": "worker thread failed"' in done.stderr  # a JSON log line
+    assert "broker unavailable" not in done.stderr

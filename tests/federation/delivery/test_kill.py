@@ -13,7 +13,8 @@ The same kills at their exact moments (FEDERATION.md: a relay between publish an
 sent, a consumer between commit and ack) are a test of their own, and so are the other bus
 failures it lists: a broker outage (RabbitMQ: a relay pointed at a dead port, then every
 connection of the vhost cut while messages flow) and publishing before the destination's queue
-exists.
+exists. A real broker restart and a broker down for a minute are test_broker_faults.py's, on a
+private RabbitMQ node.
 
 Two stacks: the embedded bus with SQLite databases, and RabbitMQ with PostgreSQL databases
 (skipped when either is unreachable, failed under CI=true). The workers are forked by a

@@ -57,6 +57,13 @@ POLICY: dict[str, dict[str, Any]] = {
     "meeting_pages.my_meeting": {"ok": {"member", "secretary", "admin"}},
     "meeting_pages.checkin": {"ok": {"member", "secretary", "admin"}},
     "meeting_pages.checkin_by_code": {"ok": {"member", "secretary"}, "not_found": {"admin"}},
+    "dues_pages.month_page": {"ok": {"secretary", "admin"}},
+    "dues_pages.member_page": {"ok": {"secretary", "admin"}},
+    "dues_pages.totals_page": {"ok": {"secretary", "admin"}},
+    "dues_pages.reductions_page": {"ok": {"secretary", "admin"}},
+    "dues_pages.my_dues": {"ok": {"member", "secretary"}, "not_found": {"admin"}},
+    # an order of someone else (here: no such order) is not found for anyone
+    "dues_pages.order_page": {"ok": set(), "not_found": {"member", "secretary", "admin"}},
 }
 
 
