@@ -20,6 +20,8 @@ from hub.db import db
 from hub.directives.pages import blp as directive_pages_blp
 from hub.directives.routes import blp as directives_blp
 from hub.feed.routes import blp as feed_blp
+from hub.identity.pages import blp as identity_pages_blp
+from hub.identity.routes import blp as identity_blp
 from hub.keys.routes import blp as keys_blp
 from hub.meta.routes import VERSION
 from hub.meta.routes import blp as meta_blp
@@ -32,9 +34,10 @@ from shared.web.api import Api
 from shared.web.pages import serve_vendor
 
 BLUEPRINTS = (meta_blp, nodes_blp, keys_blp, stats_blp, feed_blp, accounts_blp, quarantine_blp,
-              directives_blp)
+              directives_blp, identity_blp)
 #: Signed-in pages: sign-in and password, the administrator's console.
-PAGE_BLUEPRINTS = (auth_pages_blp, console_blp, account_pages_blp, directive_pages_blp)
+PAGE_BLUEPRINTS = (auth_pages_blp, console_blp, account_pages_blp, directive_pages_blp,
+                   identity_pages_blp)
 #: Front-end packages from the npm registry, installed in the checkout by `make setup`.
 VENDOR_DIR = Path(__file__).resolve().parent.parent / "node_modules"
 

@@ -4,6 +4,7 @@ from hub.accounts.models import HubAccount, HubLoginFailure
 from hub.auth.models import HubAuthorizationCode, HubOAuthClient, HubToken
 from hub.directives.models import Directive, DirectiveTarget
 from hub.feed.models import FeedItem
+from hub.identity.models import IdentityEntry, IdentityNotice
 from hub.keys.models import DirectoryState
 from hub.nodes.models import EnrollmentFailure, EnrollmentToken, Node, NodeTenant
 from hub.stats.models import OrgStat, SnapshotTotal, StatChunk, StatSnapshot
@@ -20,6 +21,8 @@ __all__ = [
            "HubLoginFailure",
            "HubOAuthClient",
            "HubToken",
+           "IdentityEntry",
+           "IdentityNotice",
            "Node",
            "NodeTenant",
            "OrgStat",

@@ -24,6 +24,7 @@ from node.dues.routes import blp as dues_blp
 from node.dues.routes import me_blp as me_dues_blp
 from node.grants.pages import blp as grant_pages_blp
 from node.grants.routes import blp as grants_blp
+from node.identity.pages import blp as identity_pages_blp
 from node.imports.pages import blp as import_pages_blp
 from node.imports.routes import blp as imports_blp
 from node.meetings.pages import blp as meeting_pages_blp
@@ -39,6 +40,9 @@ from node.orgs.pages import blp as org_pages_blp
 from node.orgs.routes import blp as orgs_blp
 from node.quarantine.pages import blp as quarantine_pages_blp
 from node.quarantine.routes import blp as quarantine_blp
+from node.reports.pages import blp as report_pages_blp
+from node.reports.routes import blp as reports_blp
+from node.reports.routes import me_blp as me_reports_blp
 from node.settings import NodeSettings
 from node.site.pages import blp as site_blp
 from node.tenants import scoping
@@ -52,10 +56,10 @@ from shared.web.pages import serve_vendor
 PAGE_BLUEPRINTS = (member_pages_blp, org_pages_blp, import_pages_blp, grant_pages_blp,
                    audit_pages_blp, tenant_pages_blp, account_admin_pages_blp,
                    directive_pages_blp, quarantine_pages_blp, meeting_pages_blp,
-                   dues_pages_blp)
+                   dues_pages_blp, report_pages_blp, identity_pages_blp)
 BLUEPRINTS = (meta_blp, orgs_blp, members_blp, me_member_blp, accounts_blp, me_account_blp,
               grants_blp, audit_blp, imports_blp, articles_blp, directives_blp, quarantine_blp,
-              meetings_blp, me_meetings_blp, dues_blp, me_dues_blp)
+              meetings_blp, me_meetings_blp, dues_blp, me_dues_blp, reports_blp, me_reports_blp)
 
 
 def create_app(settings: NodeSettings | None = None) -> Flask:

@@ -16,7 +16,9 @@ from node.bus.cli import bus_group
 from node.db import db
 from node.directives.cli import directives_group
 from node.dues.cli import dues_group
+from node.identity.cli import identity_group
 from node.imports.cli import members_group
+from node.reports.cli import reports_group
 from node.settings import NodeSettings
 from node.stats.cli import stats_group
 from shared.db import transaction
@@ -197,7 +199,9 @@ cli.add_command(client_group)
 cli.add_command(members_group(make_app=make_app, on_domain_error=fail_on_domain_error))
 cli.add_command(stats_group(make_app=make_app, on_domain_error=fail_on_domain_error))
 cli.add_command(directives_group(make_app=make_app, on_domain_error=fail_on_domain_error))
+cli.add_command(identity_group(make_app=make_app, on_domain_error=fail_on_domain_error))
 cli.add_command(dues_group(make_app=make_app, on_domain_error=fail_on_domain_error))
+cli.add_command(reports_group(make_app=make_app, on_domain_error=fail_on_domain_error))
 _bus = bus_group(make_app=make_app, on_domain_error=fail_on_domain_error)
 cli.add_command(_bus)
 #: `partynet node relay` and `partynet node consume`: short names of the bus workers.

@@ -44,6 +44,7 @@ from node.members.models import Education, Member, Stage, Status
 from node.members.services import change_stage, change_status, create_member, move_member
 from node.orgs.models import OfficerPosition, Org, OrgKind
 from node.orgs.services import add_officer, create_org, update_org
+from node.reports import services as reports
 from node.settings import NodeSettings
 from node.tenants.models import Tenant
 from node.tenants.scoping import all_tenants, tenant_context
@@ -880,6 +881,8 @@ def _write_tenant(spec: TenantSpec, plans: list[BranchPlan], today: dt.date) -> 
         _write_articles(principal, spec, tenant, root, orgs)
         _write_meetings(principal, spec, plans, branch_orgs, orgs, members, today)
         _write_dues(principal, tenant, root, plans, members, today)
+        for back in (3, 2, 1):  # the members' monthly reports of the last three months
+            reports.generate(tenant, dues.add_months(dues.month_of(today), -back), today=today)
         return _write_api_client(principal, tenant, root)
 
 

@@ -17,9 +17,11 @@ from node.dues.models import (
     PaymentOrder,
 )
 from node.grants.models import Grant
+from node.identity.models import IdentityFlag
 from node.meetings.models import Attendance, Meeting, MeetingAttachment
 from node.members.models import ActivityEntry, Member, OrgChange, StageChange, StatusChange
 from node.orgs.models import Officer, Org, OrgMove
+from node.reports.models import MemberReport
 from node.tenants.models import Tenant
 
 __all__ = [
@@ -41,10 +43,12 @@ __all__ = [
     "DuesReduction",
     "DuesReminder",
     "Grant",
+    "IdentityFlag",
     "LoginFailure",
     "Meeting",
     "MeetingAttachment",
     "Member",
+    "MemberReport",
     "OAuthClient",
     "Officer",
     "OrderLine",

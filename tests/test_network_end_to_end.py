@@ -8,10 +8,14 @@ unreachable). Each app runs as its operators run it: `partynet hub|node ...` com
 enroll both nodes with tokens over HTTP -> a secretary publishes an article over the node's API
 -> the hub's feed has it and a Chinese search finds it -> edited: the hub shows the new title and
 the old words no longer match -> withdrawn: gone from the hub -> an article of the other node
-taken down by a hub administrator -> the origin node shows it withdrawn -> statistics snapshots
--> the hub's roll-up has the counts -> a directive published over the hub's API -> read and
-completed by a secretary on the node -> the receipt on the hub -> one node's worker stops -> the
-hub flags it silent and only it.
+taken down by a hub administrator (console) -> the origin node shows it withdrawn -> a member
+registered on a node, statistics snapshots -> the hub's roll-up counts the member, and no table
+of the hub's database holds the member's name, national ID or member number -> a study item
+(a directive) published over the hub's API -> read and completed by a secretary on the node
+-> the receipt on the hub -> one node's worker stops -> the hub flags it silent, and only it.
+
+The hub's API has no take-down endpoint: the administrator takes the item down on the console
+(`POST /console/feed/<id>/takedown`, the same service as `partynet hub feed takedown`).
 """
 
 from __future__ import annotations
@@ -174,14 +178,15 @@ def _node_token(url: str, browser: requests.Session, client_id: str) -> str:
 class Api:
     """JSON over HTTP with a bearer token; every answer's status is checked."""
 
-    def __init__(self, base: str, token: str) -> None:
-        self.base = base
+    def __init__(self, base: str, token: str, logs: Callable[[], str]) -> None:
+        self.base, self.logs = base, logs
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {token}"
 
     def call(self, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
         response = self.session.request(method, self.base + path, timeout=15, **kwargs)
-        assert response.status_code == status, f"{method} {path}: {response.text}"
+        assert response.status_code == status, \
+            f"{method} {path}: {response.text}\n{self.logs()}"
         return response.json() if response.content else None
 
     def get(self, path: str, status: int = 200, **params: Any) -> Any:
@@ -262,13 +267,13 @@ def test_hub_and_two_nodes_end_to_end(network: Network) -> None:
     workers = {folder: net.start(folder, "bus", "worker") for folder, *_rest in NODES}
 
     hub = Api(net.hub_url, _hub_token(net.hub_url, _output(outputs["hub"], "client_id"),
-                                      _output(outputs["hub"], "client_secret")))
+                                      _output(outputs["hub"], "client_secret")), net.logs)
     browsers, apis, root_orgs = {}, {}, {}
     for folder, _node_id, slug, _name, prefix in NODES:
         wait(lambda folder=folder: _ready(net.urls[folder]), f"{folder} serving")
         browsers[folder] = _node_session(net.urls[folder], slug)
         apis[folder] = Api(net.urls[folder], _node_token(
-            net.urls[folder], browsers[folder], _output(outputs[folder], "client_id")))
+            net.urls[folder], browsers[folder], _output(outputs[folder], "client_id")), net.logs)
         root_orgs[folder] = next(org["id"] for org in apis[folder].get("/api/orgs")["items"]
                                  if org["code"] == prefix)
 

@@ -2,11 +2,12 @@
 
 Importing this package registers the built-in types (`federation.messages.bus`,
 `federation.messages.stats`,
-`federation.messages.content`, `federation.messages.directives`). Other packages
+`federation.messages.content`, `federation.messages.directives`,
+`federation.messages.identity`). Other packages
 register their own types with `@register("partynet.<area>.<name>.v1")` on a `MessageSchema`.
 """
 
-from federation.messages import bus, content, directives, stats
+from federation.messages import bus, content, directives, identity, stats
 from federation.messages.fields import MessageSchema
 from federation.messages.registry import (
     MESSAGE_TYPES,
@@ -23,6 +24,7 @@ __all__ = [
     "bus",
     "content",
     "directives",
+    "identity",
     "register",
     "schema_for",
     "stats",

@@ -9,6 +9,11 @@ share `taken_at`, and the hub uses the snapshot once every chunk has arrived.
 Counts only: no member names, numbers, ids or national IDs ever appear in this message (org
 names are public). The categories are the contract: the lists below, not the node's enums.
 See docs/protocol.md ("partynet.stats.snapshot.v1") and docs/architecture.md ("Statistics").
+
+`partynet.stats.snapshot.v2` is v1 plus, per organization, `life`: organizational life and
+dues of the calendar year up to the snapshot date (meetings held, due and met per kind,
+attendance, dues members and amounts in fen), counts and sums only. A registered type never
+changes meaning, so this is a new type beside v1; the hub accepts both (v1: no `life`).
 """
 
 from __future__ import annotations
@@ -27,16 +32,21 @@ __all__ = [
     "BREAKDOWNS",
     "EDUCATIONS",
     "GENDERS",
+    "LIFE_BREAKDOWNS",
     "MAX_ORGS_PER_CHUNK",
+    "MEETING_KINDS",
     "ORG_KINDS",
     "PARTY_AGE_BANDS",
     "SNAPSHOT",
+    "SNAPSHOT_V2",
     "STAGES",
     "STATUSES",
     "Snapshot",
+    "SnapshotV2",
 ]
 
 SNAPSHOT = "partynet.stats.snapshot.v1"
+SNAPSHOT_V2 = "partynet.stats.snapshot.v2"
 
 #: At most this many organizations per message (about 300 KB of JSON at 500).
 MAX_ORGS_PER_CHUNK = 500
@@ -63,6 +73,26 @@ BREAKDOWNS: dict[str, tuple[str, ...]] = {
     "by_age_band": AGE_BANDS,
     "by_education": EDUCATIONS,
     "by_party_age_band": PARTY_AGE_BANDS,
+}
+
+#: Meeting kinds (三会一课, the theme day, the life meeting, talks).
+MEETING_KINDS = ("member_assembly", "committee_meeting", "group_meeting", "party_lecture",
+                 "theme_day", "life_meeting", "talks")
+
+#: The breakdowns of v2's `life`, in order: name -> keys. Of the calendar year up to the
+#: snapshot date, for the organization itself (a branch's party groups folded into it):
+#: - meetings_held: held meetings per kind (approved ones where the tenant reviews meetings);
+#: - meetings_due / meetings_met: cadence windows ended (or met) and met, per kind;
+#: - attendance: invitations to the held meetings: invited, present, excused (请假);
+#: - dues: members with dues lines in the ended months (assessed), of them with every line
+#:   paid or exempt (paid_up) and with some line unpaid (in_arrears); the amounts of those
+#:   lines due and paid, in fen (1/100 yuan: integers, never floats).
+LIFE_BREAKDOWNS: dict[str, tuple[str, ...]] = {
+    "meetings_held": MEETING_KINDS,
+    "meetings_due": MEETING_KINDS,
+    "meetings_met": MEETING_KINDS,
+    "attendance": ("invited", "present", "excused"),
+    "dues": ("assessed", "paid_up", "in_arrears", "due_fen", "paid_fen"),
 }
 
 _CODE = re.compile(r"[0-9]{6,64}")
@@ -118,6 +148,19 @@ class OrgCounts(MessageSchema):
     orgs_by_kind = Nested(_counts("KindCounts", ORG_KINDS), required=True)
 
 
+class LifeCounts(MessageSchema):
+    meetings_held = Nested(_counts("MeetingsHeld", MEETING_KINDS), required=True)
+    meetings_due = Nested(_counts("MeetingsDue", MEETING_KINDS), required=True)
+    meetings_met = Nested(_counts("MeetingsMet", MEETING_KINDS), required=True)
+    attendance = Nested(_counts("AttendanceCounts", LIFE_BREAKDOWNS["attendance"]),
+                        required=True)
+    dues = Nested(_counts("DuesCounts", LIFE_BREAKDOWNS["dues"]), required=True)
+
+
+class OrgCountsV2(OrgCounts):
+    life = Nested(LifeCounts, required=True)
+
+
 def _zeros(keys: tuple[str, ...]) -> dict[str, int]:
     return dict.fromkeys(keys, 0)
 
@@ -125,6 +168,11 @@ def _zeros(keys: tuple[str, ...]) -> dict[str, int]:
 def empty_members() -> dict[str, dict[str, int]]:
     """A `members` object with every count at zero."""
     return {name: _zeros(keys) for name, keys in BREAKDOWNS.items()}
+
+
+def empty_life() -> dict[str, dict[str, int]]:
+    """A `life` object with every count at zero."""
+    return {name: _zeros(keys) for name, keys in LIFE_BREAKDOWNS.items()}
 
 
 def _example() -> dict[str, Any]:
@@ -168,3 +216,25 @@ class Snapshot(MessageSchema):
     def _chunk_within_chunks(self, data: dict[str, Any], **_kwargs: Any) -> None:
         if data["chunk"] > data["chunks"]:
             raise ValidationError("chunk is beyond chunks.", "chunk")
+
+
+def _example_v2() -> dict[str, Any]:
+    example = _example()
+    life = empty_life()
+    life["meetings_held"].update(theme_day=8, committee_meeting=8, group_meeting=9)
+    life["meetings_due"].update(theme_day=8, committee_meeting=8, member_assembly=2,
+                                party_lecture=2, group_meeting=8)
+    life["meetings_met"].update(theme_day=8, committee_meeting=7, group_meeting=8)
+    life["attendance"].update(invited=120, present=104, excused=9)
+    life["dues"].update(assessed=5, paid_up=4, in_arrears=1, due_fen=72000, paid_fen=69000)
+    orgs = [{**example["orgs"][0], "life": empty_life()}, {**example["orgs"][1], "life": life}]
+    return {**example, "orgs": orgs}
+
+
+@register(SNAPSHOT_V2)
+class SnapshotV2(Snapshot):
+    """v1 with organizational life and dues per organization (`life`)."""
+
+    orgs = List(Nested(OrgCountsV2), required=True,
+                validate=validate.Length(min=1, max=MAX_ORGS_PER_CHUNK))
+    example: ClassVar[dict[str, Any]] = _example_v2()

@@ -18,9 +18,11 @@ from federation.envelope import Envelope, Rejected
 from federation.keys import HUB, utcnow
 from federation.messages.content import COUNTERS, PUBLISHED, WITHDRAWN
 from federation.messages.directives import RECEIPT
+from federation.messages.identity import INDEXED
 from hub.db import db
 from hub.directives import services as directive_services
 from hub.feed import services as feed_services
+from hub.identity import services as identity_services
 from hub.keys.services import load_signing_key
 from hub.nodes import services as nodes
 from hub.settings import HubSettings
@@ -28,6 +30,8 @@ from hub.stats import services as stats_services
 
 HEARTBEAT = "partynet.node.heartbeat.v1"
 SNAPSHOT = "partynet.stats.snapshot.v1"
+#: v1 plus organizational life and dues; both are accepted (protocol.md, "Message types").
+SNAPSHOT_V2 = "partynet.stats.snapshot.v2"
 
 #: The hub is the directory's author: the node keys it registered need no reconfirmation, so
 #: its trust horizon is as long as they live (their own `valid_until` still applies).
@@ -60,9 +64,15 @@ def _on_directive_receipt(_session: Session, envelope: Envelope) -> None:
     directive_services.apply_receipt(envelope)
 
 
+def _on_identity_indexed(_session: Session, envelope: Envelope) -> None:
+    identity_services.apply_indexed(envelope)
+
+
 HANDLERS = {HEARTBEAT: _on_heartbeat, SNAPSHOT: _on_stats_snapshot,
+            SNAPSHOT_V2: _on_stats_snapshot,
             PUBLISHED: _on_content_published, WITHDRAWN: _on_content_withdrawn,
-            COUNTERS: _on_content_counters, RECEIPT: _on_directive_receipt}
+            COUNTERS: _on_content_counters, RECEIPT: _on_directive_receipt,
+            INDEXED: _on_identity_indexed}
 
 
 def authorize(_session: Session, envelope: Envelope) -> None:

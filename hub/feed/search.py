@@ -98,7 +98,7 @@ def _query_words(q: str) -> list[str]:
     words = list(_jieba().cut(q))
     single = [len(w) == 1 and bool(_CJK_RUN.fullmatch(w)) for w in words]
     out: list[str] = []
-    i = 0
+    i = spans_end = 0
     while i < len(words):
         if not single[i]:
             out.extend(_search_forms(words[i]))
@@ -111,12 +111,12 @@ def _query_words(q: str) -> list[str]:
         if end - start == 1 and words[start] not in _FUNCTION_CHARACTERS:
             if end < len(words) and _short_cjk(words[end]):
                 end += 1
-            elif start > 0 and _short_cjk(words[start - 1]):
+            elif start > spans_end and _short_cjk(words[start - 1]):
                 start -= 1
                 out.pop()  # a two-character word's only form: itself
         span = "".join(words[start:end])
         out.extend(_bigrams(span) if len(span) > 1 else [span])
-        i = end
+        i = spans_end = end
     return [t for t in (w.strip().lower() for w in out) if t and _WORDLIKE.search(t)]
 
 

@@ -20,6 +20,12 @@ METRICS = {
     "over_60_share": _l("Share over 60"),
     "higher_education_share": _l("Share with higher education"),
     "floating_share": _l("Share of floating members"),
+    "meetings_held": _l("Meetings held this year"),
+    "compliance_rate": _l("Meetings held on time (compliance)"),
+    "attendance_rate": _l("Meeting attendance rate"),
+    "dues_in_arrears": _l("Members in arrears with dues"),
+    "dues_paid_up_share": _l("Share of members with dues paid up"),
+    "dues_collection_rate": _l("Dues collected of dues due"),
 }
 NODE_STATUSES = {"active": _l("Active"), "revoked": _l("Revoked")}
 LEVELS = {"region": _l("Region"), "tenant": _l("Local organization"), "org": _l("Organization")}

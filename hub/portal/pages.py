@@ -25,7 +25,7 @@ from hub.portal.schemas import (
     StatsPageArgsSchema,
     load,
 )
-from hub.stats.metrics import METRICS
+from hub.stats.metrics import METRICS, is_rate
 from shared.errors import InvalidInput
 from shared.web.pages import page_error
 
@@ -136,7 +136,7 @@ def statistics() -> Any:
 
 def stats_charts(data: services.StatsPage) -> dict[str, Any]:
     """What portal.js draws for a statistics page (the portal's and the console's)."""
-    share = data.metric.endswith("_share")
+    share = is_rate(data.metric)
     whole = str(_("The whole network"))
     return {
         "stage": {"type": "bar", "labels": [str(labels.stage(s)) for s, _n in data.stages],

@@ -19,6 +19,9 @@ class Rollup:
     orgs: int
     orgs_by_kind: dict[str, int]
     members: dict[str, dict[str, int]]
+    #: Organizational life and dues of the year to the snapshot date (v2 snapshots; a tenant
+    #: still sending v1 adds zeros): `federation.messages.stats.LIFE_BREAKDOWNS`.
+    life: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
     @property
     def party_members(self) -> int:
@@ -37,7 +40,37 @@ def _party(r: Rollup) -> int:
     return r.party_members
 
 
-#: Ranking metrics: counts, and shares of party members (None when there are none).
+def _life(r: Rollup, breakdown: str, key: str | None = None) -> int:
+    counts = r.life.get(breakdown, {})
+    return counts.get(key, 0) if key is not None else sum(counts.values())
+
+
+def compliance_rate(r: Rollup) -> float | None:
+    """Cadence windows met of those due (三会一课 and the theme day kept on time)."""
+    return _share(_life(r, "meetings_met"), _life(r, "meetings_due"))
+
+
+def attendance_rate(r: Rollup) -> float | None:
+    return _share(_life(r, "attendance", "present"), _life(r, "attendance", "invited"))
+
+
+def dues_paid_up_share(r: Rollup) -> float | None:
+    """Members with every month paid (or exempt) of those with dues lines."""
+    return _share(_life(r, "dues", "paid_up"), _life(r, "dues", "assessed"))
+
+
+def dues_collection_rate(r: Rollup) -> float | None:
+    """Amount paid of the amount due."""
+    return _share(_life(r, "dues", "paid_fen"), _life(r, "dues", "due_fen"))
+
+
+def is_rate(name: str) -> bool:
+    """A share or rate between 0 and 1 (shown as a percentage), not a count."""
+    return name.endswith(("_share", "_rate"))
+
+
+#: Ranking metrics: counts, shares of party members (None when there are none), and the
+#: rates of organizational life and dues (None when nothing was due).
 METRICS: dict[str, Callable[[Rollup], float | int | None]] = {
     "party_members": _party,
     "full_members": lambda r: r.members["by_stage"]["full"],
@@ -54,4 +87,10 @@ METRICS: dict[str, Callable[[Rollup], float | int | None]] = {
         sum(r.members["by_education"][e] for e in ("associate", "bachelor", "master",
                                                   "doctorate")), _party(r)),
     "floating_share": lambda r: _share(r.members["by_status"]["floating"], _party(r)),
+    "meetings_held": lambda r: _life(r, "meetings_held"),
+    "compliance_rate": compliance_rate,
+    "attendance_rate": attendance_rate,
+    "dues_in_arrears": lambda r: _life(r, "dues", "in_arrears"),
+    "dues_paid_up_share": dues_paid_up_share,
+    "dues_collection_rate": dues_collection_rate,
 }

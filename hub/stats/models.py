@@ -14,14 +14,17 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from federation.messages.stats import BREAKDOWNS, ORG_KINDS
+from federation.messages.stats import BREAKDOWNS, LIFE_BREAKDOWNS, ORG_KINDS
 from hub.db import HubModel
 from shared.db import utcnow
 from shared.db.base import code_type
 
 _PREFIXES = {"by_stage": "stage", "by_status": "status", "by_gender": "gender",
              "by_age_band": "age", "by_education": "education",
-             "by_party_age_band": "party_age", "orgs_by_kind": "children"}
+             "by_party_age_band": "party_age", "orgs_by_kind": "children",
+             # v2's `life`: organizational life and dues of the year to the snapshot date
+             "meetings_held": "held", "meetings_due": "due", "meetings_met": "met",
+             "attendance": "attendance", "dues": "dues"}
 
 
 def column_name(breakdown: str, key: str) -> str:
@@ -35,7 +38,13 @@ def column_name(breakdown: str, key: str) -> str:
 COUNT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     *((b, k, column_name(b, k)) for b, keys in BREAKDOWNS.items() for k in keys),
     *(("orgs_by_kind", k, column_name("orgs_by_kind", k)) for k in ORG_KINDS),
+    *((b, k, column_name(b, k)) for b, keys in LIFE_BREAKDOWNS.items() for k in keys),
 )
+
+
+def count_type(name: str) -> type[sa.Integer]:
+    """Amounts in fen summed over a tenant outgrow 32 bits: those columns are 64-bit."""
+    return sa.BigInteger if name.endswith("_fen") else sa.Integer
 
 
 class StatSnapshot(HubModel):
@@ -93,7 +102,7 @@ class OrgStat(HubModel):
         sa.Column("parent_code", code_type(64), nullable=True),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("name", sa.String(120), nullable=False),
-        *(sa.Column(name, sa.Integer, nullable=False, default=0)
+        *(sa.Column(name, count_type(name), nullable=False, default=0)
           for _b, _k, name in COUNT_COLUMNS),
         sa.UniqueConstraint("snapshot_id", "org_code"),
         sa.Index("ix_org_stats_snapshot_id_chunk", "snapshot_id", "chunk"),
@@ -103,8 +112,8 @@ class OrgStat(HubModel):
         return f"<OrgStat {self.id} {self.org_code}>"  # type: ignore[attr-defined]
 
 
-#: The member-count columns that a rollup sums (the children-by-kind columns are not summed:
-#: a rollup counts the organizations of each kind instead).
+#: The count columns that a rollup sums: members, and v2's organizational life and dues (the
+#: children-by-kind columns are not summed: a rollup counts the organizations of each kind).
 MEMBER_COLUMNS: tuple[str, ...] = tuple(name for b, _k, name in COUNT_COLUMNS
                                         if b != "orgs_by_kind")
 
@@ -119,7 +128,8 @@ class SnapshotTotal(HubModel):
     __table__ = sa.Table(
         "stat_snapshot_totals", HubModel.metadata,
         sa.Column("snapshot_id", sa.ForeignKey("stat_snapshots.id"), primary_key=True),
-        *(sa.Column(name, sa.Integer, nullable=False, default=0) for name in MEMBER_COLUMNS),
+        *(sa.Column(name, count_type(name), nullable=False, default=0)
+          for name in MEMBER_COLUMNS),
         *(sa.Column(f"kind_{kind}", sa.Integer, nullable=False, default=0)
           for kind in ORG_KINDS),
         sa.Column("orgs", sa.Integer, nullable=False, default=0),

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import fields, post_load, validate
 
 from federation.messages.stats import BREAKDOWNS, ORG_KINDS
-from hub.stats.metrics import METRICS
+from hub.stats.metrics import METRICS, is_rate
 from shared.web.pagination import CursorPageArgsSchema
 from shared.web.schema import Schema
 
@@ -90,10 +90,12 @@ class RollupSchema(Schema):
     party_members = fields.Integer(metadata={"description": "Probationary and full members"})
     members = fields.Nested(MemberCountsSchema)
     rates = fields.Method("_rates", metadata={
-        "description": "Shares of party members, 4 decimals (null when there are none)"})
+        "description": "Shares of party members, and the rates of organizational life and "
+                       "dues (compliance, attendance, members paid up, amount collected), 4 "
+                       "decimals (null when there is nothing to divide by)"})
 
     def _rates(self, rollup: Any) -> dict[str, float | None]:
-        return {name: rollup.metric(name) for name in METRICS if name.endswith("_share")}
+        return {name: rollup.metric(name) for name in METRICS if is_rate(name)}
 
 
 class RollupListSchema(Schema):

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from federation.envelope import Envelope
 from federation.keys import parse_time, utcnow
-from federation.messages.stats import BREAKDOWNS, ORG_KINDS
+from federation.messages.stats import BREAKDOWNS, LIFE_BREAKDOWNS, ORG_KINDS
 from hub.auth.principal import HubPrincipal
 from hub.db import db
 from hub.nodes.models import NodeTenant
@@ -46,7 +46,8 @@ _COLUMNS = {(b, k): name for b, k, name in COUNT_COLUMNS}
 
 
 def apply_snapshot_chunk(envelope: Envelope) -> StatSnapshot:
-    """Store one chunk (handler of partynet.stats.snapshot.v1, in the consumer's transaction).
+    """Store one chunk (handler of partynet.stats.snapshot.v1 and .v2, in the consumer's
+    transaction; a v1 chunk has no `life`: its organizational life and dues count as 0).
 
     Idempotent: the same chunk again replaces itself; a newer publication of the same day
     (later `taken_at`) replaces the whole snapshot; an older one is ignored. Raises
@@ -136,6 +137,10 @@ def _row(snapshot_id: int, chunk: int, org: dict[str, Any]) -> dict[str, Any]:
             row[_COLUMNS[breakdown, key]] = org["members"][breakdown][key]
     for kind in ORG_KINDS:
         row[_COLUMNS["orgs_by_kind", kind]] = org["orgs_by_kind"][kind]
+    life = org.get("life") or {}
+    for breakdown, keys in LIFE_BREAKDOWNS.items():
+        for key in keys:
+            row[_COLUMNS[breakdown, key]] = life.get(breakdown, {}).get(key, 0)
     return row
 
 
@@ -193,11 +198,13 @@ def _rollup_from(prefix: str, period: str, row: Any) -> Rollup:
     mapping = row._mapping if row is not None else {}
     members = {b: {k: int(mapping.get(_COLUMNS[b, k]) or 0) for k in keys}
                for b, keys in BREAKDOWNS.items()}
+    life = {b: {k: int(mapping.get(_COLUMNS[b, k]) or 0) for k in keys}
+            for b, keys in LIFE_BREAKDOWNS.items()}
     return Rollup(prefix=prefix, period=period, tenants=int(mapping.get("tenants") or 0),
                   oldest_period=mapping.get("oldest"), newest_period=mapping.get("newest"),
                   orgs=int(mapping.get("orgs") or 0),
                   orgs_by_kind={k: int(mapping.get(f"kind_{k}") or 0) for k in ORG_KINDS},
-                  members=members)
+                  members=members, life=life)
 
 
 def _base(period: str) -> sa.Select[Any]:

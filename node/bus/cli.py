@@ -15,6 +15,7 @@ from federation.delivery.cli import add_bus_commands
 from node.bus import enrollment, services
 from node.db import db
 from node.directives.cli import receipts_job
+from node.reports.cli import reports_job
 from node.stats.cli import publish_all
 from node.stats.services import next_snapshot_at
 from shared.db.session import transaction
@@ -40,8 +41,8 @@ def bus_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any], A
 
     def _relay_jobs(config: Any) -> list[Callable[[threading.Event], None]]:
         """What the relay process does beside relaying: heartbeats, statistics snapshots,
-        directive receipts."""
-        jobs = [functools.partial(_heartbeats, config), receipts_job]
+        directive receipts, last month's member reports."""
+        jobs = [functools.partial(_heartbeats, config), receipts_job, reports_job]
         if config.hub_url:
             jobs.append(functools.partial(_key_refreshes, config))
         if config.stats_interval:

@@ -19,10 +19,12 @@ from federation.delivery.stats import DeliveryStats, delivery_stats
 from federation.envelope import Envelope, Rejected, parse_time
 from federation.keys import HUB, SigningKey, utcnow
 from federation.messages import directives as directive_messages
+from federation.messages import identity as identity_messages
 from federation.messages.content import TAKEDOWN
 from node.content import services as content
 from node.db import db
 from node.directives import services as directives
+from node.identity import services as identity_index
 from node.settings import NodeSettings
 from node.tenants.services import list_tenants
 from shared.errors import Conflict, InvalidInput
@@ -49,9 +51,19 @@ def _on_directive_withdrawn(_session: Session, envelope: Envelope) -> None:
     directives.apply_withdrawn(envelope.data)
 
 
+def _on_identity_duplicate(_session: Session, envelope: Envelope) -> None:
+    identity_index.apply_duplicate(envelope.data)
+
+
+def _on_identity_resolved(_session: Session, envelope: Envelope) -> None:
+    identity_index.apply_resolved(envelope.data)
+
+
 HANDLERS = {KEY_REVOKED: _on_key_revoked, TAKEDOWN: _on_content_takedown,
             directive_messages.PUBLISHED: _on_directive_published,
-            directive_messages.WITHDRAWN: _on_directive_withdrawn}
+            directive_messages.WITHDRAWN: _on_directive_withdrawn,
+            identity_messages.DUPLICATE: _on_identity_duplicate,
+            identity_messages.RESOLVED: _on_identity_resolved}
 
 
 def _only_the_hub(_session: Session, envelope: Envelope) -> None:

@@ -324,3 +324,30 @@ def report(tenant: Tenant, *, force: bool = False, now: dt.datetime | None = Non
 
 def tenants_to_report(slug: str | None = None) -> Sequence[Tenant]:
     return [get_tenant_by_slug(slug)] if slug else list_tenants()
+
+
+# --- the members' monthly reports (node/reports) ------------------------------------------------
+
+
+def received_for_all(start: dt.datetime, end: dt.datetime) -> int:
+    """Directives and study items for everyone the tenant received in [start, end)."""
+    return db.session.scalar(sa.select(sa.func.count(Directive.id)).where(
+        Directive.audience == Audience.all, Directive.received_at >= start,
+        Directive.received_at < end)) or 0
+
+
+def reads_by_member(members: sa.Select[Any], start: dt.datetime, end: dt.datetime
+                    ) -> dict[int, tuple[int, int]]:
+    """Per member (`members`: a SELECT of member ids): directives first opened and those
+    completed in [start, end). One GROUP BY however many members."""
+    read = sa.func.sum(sa.case((sa.and_(DirectiveRead.read_at >= start,
+                                        DirectiveRead.read_at < end), 1), else_=0))
+    done = sa.func.sum(sa.case((sa.and_(DirectiveRead.completed_at >= start,
+                                        DirectiveRead.completed_at < end), 1), else_=0))
+    return {member_id: (int(r or 0), int(c or 0)) for member_id, r, c in db.session.execute(
+        sa.select(DirectiveRead.member_id, read, done)
+        .where(DirectiveRead.member_id.in_(members),
+               sa.or_(sa.and_(DirectiveRead.read_at >= start, DirectiveRead.read_at < end),
+                      sa.and_(DirectiveRead.completed_at >= start,
+                              DirectiveRead.completed_at < end)))
+        .group_by(DirectiveRead.member_id))}

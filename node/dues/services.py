@@ -1126,3 +1126,54 @@ def mark_sent(reminder_id: int, recipients: Sequence[Recipient],
               now: dt.datetime | None = None) -> None:
     db.session.execute(sa.update(DuesReminder).where(DuesReminder.id == reminder_id).values(
         sent_at=now or utcnow(), recipients=",".join(r.email for r in recipients)[:500]))
+
+
+# --- the members' monthly reports (node/reports) ------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class MonthLine:
+    amount_due: Decimal
+    status: LineStatus
+
+
+def month_lines(members: sa.Select[Any], month: dt.date) -> dict[int, MonthLine]:
+    """Each member's line for `month` (`members`: a SELECT of member ids), in one query."""
+    return {member_id: MonthLine(money(amount), LineStatus(status))
+            for member_id, amount, status in db.session.execute(
+                sa.select(DuesLine.member_id, DuesLine.amount_due, DuesLine.status)
+                .where(DuesLine.member_id.in_(members), DuesLine.month == month))}
+
+
+# --- the statistics snapshot to the hub (node/stats) --------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class OrgDues:
+    """One branch's dues over some months: members with lines, fully paid, with an unpaid
+    month; what those lines come to and what was paid."""
+
+    assessed: int
+    paid_up: int
+    in_arrears: int
+    due_total: Decimal
+    paid_total: Decimal
+
+
+def org_dues(first: dt.date, end: dt.date) -> dict[int, OrgDues]:
+    """Per collecting org of the current tenant, the lines of the months in [first, end):
+    two GROUP BYs whatever the number of members and branches."""
+    where = (DuesLine.month >= first, DuesLine.month < end)
+    per_member = (sa.select(DuesLine.org_id.label("org_id"), DuesLine.member_id,
+                            sa.func.count().filter(DuesLine.status == LineStatus.unpaid)
+                            .label("unpaid"))
+                  .where(*where).group_by(DuesLine.org_id, DuesLine.member_id).subquery())
+    members = {org_id: (int(n), int(owing or 0)) for org_id, n, owing in db.session.execute(
+        sa.select(per_member.c.org_id, sa.func.count(),
+                  sa.func.count().filter(per_member.c.unpaid > 0))
+        .group_by(per_member.c.org_id))}
+    amounts = {org_id: (money(due), money(paid)) for org_id, due, paid in db.session.execute(
+        sa.select(DuesLine.org_id, sa.func.coalesce(sa.func.sum(DuesLine.amount_due), 0),
+                  sa.func.coalesce(sa.func.sum(DuesLine.amount_due)
+                                   .filter(DuesLine.status == LineStatus.paid), 0))
+        .where(*where).group_by(DuesLine.org_id))}
+    return {org_id: OrgDues(n, n - owing, owing, *amounts.get(org_id, (ZERO, ZERO)))
+            for org_id, (n, owing) in members.items()}

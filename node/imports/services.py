@@ -26,6 +26,7 @@ from node.audit.recording import entry_row, record
 from node.auth.principal import Principal
 from node.db import db
 from node.grants.models import Role
+from node.identity import services as identity_index
 from node.imports import bulk, parsing
 from node.members.identity import identity
 from node.members.models import (
@@ -480,6 +481,8 @@ def _insert(tenant: Tenant, rows: list[_Row], on_batch: Callable[[int], None]) -
                 result = session.execute(statement.execution_options(preserve_rowcount=True))
                 if result.rowcount != len(members):
                     raise RuntimeError("the member numbers of a batch were not consecutive")
+            identity_index.send_entries(tenant.id, [  # the hub's duplicate detection
+                (m["national_id_hash"], identity_index.is_active(m["status"])) for m in members])
             done += len(members)
             on_batch(done)
     return numbers

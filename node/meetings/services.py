@@ -1024,3 +1024,54 @@ def _children_rollups(scope_org: Org | None, rows: list[UnitCompliance]
     rollups = [_rollup(i, code, name, OrgKind(kind), rows) for i, code, name, kind in children
                if OrgKind(kind) != OrgKind.group]
     return [r for r in rollups if r.branches]
+
+
+# --- the members' monthly reports (node/reports) ------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Absence:
+    """A held meeting a member was invited to and did not attend."""
+
+    member_id: int
+    title: str
+    kind: MeetingKind
+    starts_at: dt.datetime
+    status: AttendanceStatus
+    reason: str | None
+
+
+def _held_invitations(members: sa.Select[Any], start: dt.datetime,
+                      end: dt.datetime) -> list[sa.ColumnElement[bool]]:
+    return [Attendance.member_id.in_(members), Meeting.status == MeetingStatus.held,
+            Meeting.starts_at >= start, Meeting.starts_at < end]
+
+
+def attendance_by_member(members: sa.Select[Any], start: dt.datetime,
+                         end: dt.datetime) -> dict[int, Tally]:
+    """Held meetings starting in [start, end) per invited member (`members`: a SELECT of
+    member ids): one GROUP BY however many members."""
+    present = sa.func.sum(sa.case((Attendance.status == AttendanceStatus.present, 1), else_=0))
+    excused = sa.func.sum(sa.case((Attendance.status == AttendanceStatus.excused, 1), else_=0))
+    return {member_id: Tally(int(n), int(p or 0), int(e or 0))
+            for member_id, n, p, e in db.session.execute(
+                sa.select(Attendance.member_id, sa.func.count(), present, excused)
+                .join(Meeting, Meeting.id == Attendance.meeting_id)
+                .where(*_held_invitations(members, start, end))
+                .group_by(Attendance.member_id))}
+
+
+def absences_by_member(members: sa.Select[Any], start: dt.datetime,
+                       end: dt.datetime) -> dict[int, list[Absence]]:
+    """The held meetings in [start, end) each member missed (excused or not), in order."""
+    absences: dict[int, list[Absence]] = defaultdict(list)
+    for member_id, title, kind, starts_at, status, reason in db.session.execute(
+            sa.select(Attendance.member_id, Meeting.title, Meeting.kind, Meeting.starts_at,
+                      Attendance.status, Attendance.reason)
+            .join(Meeting, Meeting.id == Attendance.meeting_id)
+            .where(*_held_invitations(members, start, end),
+                   Attendance.status != AttendanceStatus.present)
+            .order_by(Attendance.member_id, Meeting.starts_at, Meeting.id)):
+        absences[member_id].append(Absence(member_id, title, MeetingKind(kind), starts_at,
+                                           AttendanceStatus(status), reason))
+    return absences

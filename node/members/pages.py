@@ -120,7 +120,8 @@ def console_home(visit: Visit) -> Any:
 @account_page(blp, "/console/members", needs="console")
 def member_list(visit: Visit) -> Any:
     raw = {key: value for key, value in request.args.items()
-           if key in ("org_id", "stage", "status", "q", "cursor") and value.strip()}
+           if key in ("org_id", "stage", "status", "q", "flagged", "cursor")
+           and value.strip()}
     raw["limit"] = str(PAGE_SIZE)
     error = None
     rows: list[Any] = []

@@ -84,6 +84,8 @@ class MemberQueryArgsSchema(CursorPageArgsSchema):
     status = fields.Enum(Status)
     q = fields.String(validate=validate.Length(min=1, max=60),
                       metadata={"description": "Name, member number or national ID"})
+    flagged = fields.Boolean(load_default=False, metadata={
+        "description": "Only members the hub reports as also on the rolls of another tenant"})
 
 
 class StageChangeCreateSchema(Schema):

@@ -15,6 +15,7 @@ from node.auth.principal import Principal
 from node.auth.reach import require_reach, within
 from node.db import db
 from node.grants.models import Role
+from node.identity import services as identity_index
 from node.members.identity import identity
 from node.members.models import (
     SELF_DECLARED_FIELDS,
@@ -100,6 +101,7 @@ def create_member(principal: Principal, tenant: Tenant, data: dict[str, Any]) ->
                   effective_on=effective_on, reason="registered"),
     ])
     db.session.flush()
+    identity_index.member_indexed(member)  # the hub's duplicate detection, same transaction
     return member
 
 
@@ -128,6 +130,8 @@ class MemberFilter:
     stage: Stage | None = None
     status: Status | None = None
     q: str | None = None
+    #: Only members the hub reports as also on the rolls of another tenant.
+    flagged: bool = False
 
 
 #: What a list row shows (MemberSummarySchema): no contact details, nothing encrypted.
@@ -153,6 +157,8 @@ def member_query(principal: Principal, flt: MemberFilter, *columns: Any,
         stmt = stmt.where(Member.stage == flt.stage)
     if flt.status is not None:
         stmt = stmt.where(Member.status == flt.status)
+    if flt.flagged:
+        stmt = stmt.where(identity_index.flagged_condition())
     if flt.q:
         q = flt.q.strip()
         if _NATIONAL_ID_RE.match(q):
@@ -279,8 +285,11 @@ def change_status(principal: Principal, member: Member, *, to_status: Status,
     _check_history_date(StatusChange, member, effective_on)
     db.session.add(StatusChange(member_id=member.id, from_status=member.status,
                                 to_status=to_status, effective_on=effective_on, reason=reason))
+    was_active = identity_index.is_active(member.status)
     member.status = to_status
     db.session.flush()
+    if identity_index.is_active(to_status) != was_active:
+        identity_index.member_indexed(member)  # on or off the rolls: tell the hub
     return member
 
 

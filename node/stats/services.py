@@ -5,6 +5,11 @@ of its direct children by kind (contract: `federation.messages.stats`, docs/prot
 members are counted by one `GROUP BY org_id` with conditional counts (one scan of the tenant's
 members, whatever their number); the org tree is one more query. Names, member numbers, ids and
 national IDs never enter the message.
+
+Each entry also carries `life` (`partynet.stats.snapshot.v2`): the organization's meetings
+held, due and met and attendance of the year to date (`node.meetings.services.compliance`,
+a fixed number of aggregate queries) and its dues members and amounts
+(`node.dues.services.org_dues`, two GROUP BYs): counts and sums only.
 """
 
 from __future__ import annotations
@@ -24,10 +29,15 @@ from federation.messages.stats import (
     MAX_ORGS_PER_CHUNK,
     ORG_KINDS,
     PARTY_AGE_BANDS,
-    SNAPSHOT,
+    SNAPSHOT_V2,
+    empty_life,
     empty_members,
 )
+from node.auth.principal import Principal
 from node.db import db
+from node.dues import services as dues
+from node.grants.models import Role
+from node.meetings import services as meetings
 from node.members.models import Member, Stage, Status
 from node.orgs.models import Org
 from node.tenants.models import Tenant
@@ -119,8 +129,38 @@ def member_counts(today: dt.date) -> dict[int, dict[str, dict[str, int]]]:
     return counts
 
 
-def org_entries(today: dt.date) -> list[dict[str, Any]]:
-    """Every live organization of the current tenant as a snapshot entry, ordered by code.
+def life_counts(tenant: Tenant, today: dt.date) -> dict[int, dict[str, dict[str, int]]]:
+    """org id -> v2's `life`, for the calendar year up to `today`, from the meetings'
+    compliance (a branch's party groups folded into it) and the dues of the ended months.
+    A fixed number of aggregate queries, whatever the size of the tenant."""
+    system = Principal(account_id=0, tenant_id=tenant.id, username="stats",
+                       grants=((Role.tenant_admin, tenant.code_prefix),))
+    noon = dt.datetime.combine(today, dt.time(12), meetings.LOCAL_TZ)
+    found = meetings.compliance(system, tenant, period=meetings.Period(today.year, 1, 12),
+                                now=noon)
+    life: dict[int, dict[str, dict[str, int]]] = {}
+    for unit in found.branches:
+        entry = life.setdefault(unit.org_id, empty_life())
+        for kind, count in unit.kinds.items():
+            entry["meetings_held"][kind.value] = count.held
+            entry["meetings_due"][kind.value] = count.due
+            entry["meetings_met"][kind.value] = count.met
+        entry["attendance"].update(invited=unit.attendance.invited,
+                                   present=unit.attendance.present,
+                                   excused=unit.attendance.excused)
+    year_start = dt.date(today.year, 1, 1)
+    for org_id, figures in dues.org_dues(year_start, dues.month_of(today)).items():
+        entry = life.setdefault(org_id, empty_life())
+        entry["dues"].update(assessed=figures.assessed, paid_up=figures.paid_up,
+                             in_arrears=figures.in_arrears,
+                             due_fen=int(figures.due_total * 100),
+                             paid_fen=int(figures.paid_total * 100))
+    return life
+
+
+def org_entries(today: dt.date, tenant: Tenant | None = None) -> list[dict[str, Any]]:
+    """Every live organization of the current tenant as a snapshot entry, ordered by code;
+    with `tenant`, each with v2's `life` too.
 
     A dissolved organization (dissolved on or before `today`) is left out; so are its
     members, who should not be there.
@@ -136,11 +176,16 @@ def org_entries(today: dt.date) -> list[dict[str, Any]]:
             kinds = children.setdefault(org.parent_id, dict.fromkeys(ORG_KINDS, 0))
             kinds[str(org.kind)] += 1
     members = member_counts(today)
-    return [{"code": org.code, "parent_code": codes.get(org.parent_id),
-             "kind": str(org.kind), "name": org.name,
-             "members": members.get(org.id) or empty_members(),
-             "orgs_by_kind": children.get(org.id) or dict.fromkeys(ORG_KINDS, 0)}
-            for org in orgs]
+    entries = [{"code": org.code, "parent_code": codes.get(org.parent_id),
+                "kind": str(org.kind), "name": org.name,
+                "members": members.get(org.id) or empty_members(),
+                "orgs_by_kind": children.get(org.id) or dict.fromkeys(ORG_KINDS, 0)}
+               for org in orgs]
+    if tenant is not None:
+        life = life_counts(tenant, today)
+        for org, entry in zip(orgs, entries, strict=True):
+            entry["life"] = life.get(org.id) or empty_life()
+    return entries
 
 
 #: Scheduled snapshots are taken at this local time, then every NODE_STATS_INTERVAL seconds.
@@ -173,12 +218,12 @@ def publish_snapshot(tenant: Tenant, today: dt.date, *, now: dt.datetime | None 
     if not 1 <= chunk_size <= MAX_ORGS_PER_CHUNK:
         raise ValueError(f"chunk_size must be 1 to {MAX_ORGS_PER_CHUNK}")
     with tenant_context(tenant.id):
-        entries = org_entries(today)
+        entries = org_entries(today, tenant)
     chunks = [entries[i:i + chunk_size] for i in range(0, len(entries), chunk_size)]
     taken_at = format_time(now or utcnow())
     period = today.isoformat()
     session = db.session()
-    ids = [send(session, SNAPSHOT, destination=HUB, tenant=tenant.slug, sequenced=True,
+    ids = [send(session, SNAPSHOT_V2, destination=HUB, tenant=tenant.slug, sequenced=True,
                 data={"taken_at": taken_at, "period": period, "chunk": n,
                       "chunks": len(chunks), "orgs": orgs})
            for n, orgs in enumerate(chunks, start=1)]

@@ -30,11 +30,12 @@ import datetime as dt
 import hashlib
 import os
 import random
+import re
 import statistics
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import sqlalchemy as sa
@@ -192,6 +193,24 @@ def _zipf(items: tuple[Any, ...], s: float = 1.0) -> list[float]:
     return [1.0 / (rank + 1) ** s for rank in range(len(items))]
 
 
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+class Sentence(NamedTuple):
+    text: str
+    words: list[str]  # `search.tokens(text)`
+    bigrams: list[str]  # every CJK character bigram of the text
+
+
+def indexed(sentences: list[Sentence]) -> str:
+    """`search.segment` of the sentences joined by "。": jieba's words never cross the
+    punctuation, so they are the sentences' words in turn; then the bigrams that are not
+    among them (`search.index_tokens`). `check_segmentation` compares with the real thing."""
+    words = [w for s in sentences for w in s.words]
+    known = set(words)
+    return " ".join(words + [b for s in sentences for b in s.bigrams if b not in known])
+
+
 class Vocabulary:
     """Sentences generated from the vocabulary, each segmented once by the hub's jieba."""
 
@@ -206,7 +225,7 @@ class Vocabulary:
     def _pick(self, items: tuple[Any, ...], weights: list[float]) -> Any:
         return self.rng.choices(items, weights)[0]
 
-    def _sentence(self, templates: tuple[str, ...]) -> tuple[str, str]:
+    def _sentence(self, templates: tuple[str, ...]) -> Sentence:
         topic = self._pick(TOPICS, self.topic_weights)
         text = self.rng.choice(templates).format(
             time=self.rng.choice(TIMES), place=self.rng.choice(PLACES),
@@ -214,16 +233,18 @@ class Vocabulary:
             activity=self._pick(ACTIVITIES, self.activity_weights), topic=topic,
             topic2=self._pick(TOPICS, self.topic_weights), name=self.rng.choice(NAMES),
             n=self.rng.choice(NUMBERS))
-        return text, search.segment(text)
+        return Sentence(text, search.tokens(text),
+                        [run[i:i + 2] for run in _CJK_RUN.findall(text)
+                         for i in range(len(run) - 1)])
 
     def document(self) -> tuple[str, str, str, str, str, str]:
         """(title, summary, body) and their segmented forms."""
         title = self.rng.choice(self.titles)
         summary = self.rng.sample(self.bodies, self.rng.randint(1, 2))
         body = summary + self.rng.sample(self.bodies, self.rng.randint(2, 5))
-        return (title[0], "。".join(s[0] for s in summary) + "。",
-                "。".join(s[0] for s in body) + "。",
-                title[1], " ".join(s[1] for s in summary), " ".join(s[1] for s in body))
+        return (title.text, "。".join(s.text for s in summary) + "。",
+                "。".join(s.text for s in body) + "。",
+                indexed([title]), indexed(summary), indexed(body))
 
 
 SEARCH_QUERIES: list[tuple[str, str | None, str]] = [

@@ -69,9 +69,10 @@ def test_the_matrix_covers_the_hubs_api_and_console(app):
     api = {endpoint for endpoint, _m, _u in _routes(app, api=True)}
     pages = {endpoint for endpoint, _m, _u in _routes(app, api=False)}
     assert {"hub_accounts_api.HubAccounts", "quarantine.Release", "quarantine.Discard",
-            "quarantine.Quarantine"} <= api
+            "quarantine.Quarantine", "identity.Duplicates"} <= api
     assert {"console.home", "console.tokens", "console.issue_token", "console.release",
-            "console.takedown", "console.revoke_node", "hub_accounts.create"} <= pages
+            "console.takedown", "console.revoke_node", "hub_accounts.create",
+            "identity_console.duplicates"} <= pages
 
 
 def test_every_page_is_a_console_page_or_open(app):

@@ -17,7 +17,14 @@ from federation.delivery import Consumer, Outcome
 from federation.delivery.models import QuarantinedMessage
 from federation.envelope import Envelope, new_id, seal
 from federation.keys import HUB, utcnow
-from federation.messages.stats import ORG_KINDS, SNAPSHOT, empty_members
+from federation.messages.stats import (
+    LIFE_BREAKDOWNS,
+    ORG_KINDS,
+    SNAPSHOT,
+    SNAPSHOT_V2,
+    empty_life,
+    empty_members,
+)
 from hub.bus import services as bus
 from hub.stats import services
 from hub.stats.models import COUNT_COLUMNS, OrgStat, StatChunk, StatSnapshot
@@ -59,11 +66,11 @@ class Sender:
 
     def send(self, tenant: str, orgs: list[dict[str, Any]], *, period: str = "2025-03-01",
              taken_at: str = "2025-03-01T02:00:00.000Z", chunk: int = 1,
-             chunks: int = 1) -> Outcome:
+             chunks: int = 1, type_: str = SNAPSHOT) -> Outcome:
         self.sequence += 1
         data = {"taken_at": taken_at, "period": period, "chunk": chunk, "chunks": chunks,
                 "orgs": copy.deepcopy(orgs)}
-        body = seal(Envelope(id=new_id(), type=SNAPSHOT, source=self.node_id, destination=HUB,
+        body = seal(Envelope(id=new_id(), type=type_, source=self.node_id, destination=HUB,
                              time=utcnow(), tenant=tenant, sequence=self.sequence, data=data),
                     self.key)
         return self.consumer.handle(body)
@@ -256,7 +263,8 @@ def test_rankings_of_tenants_under_a_longer_prefix(network, consumer):
 def test_the_table_has_a_column_for_every_category():
     columns = {c.name for c in OrgStat.__table__.columns}
     assert {name for *_rest, name in COUNT_COLUMNS} <= columns
-    assert len(COUNT_COLUMNS) == sum(len(v) for v in empty_members().values()) + len(ORG_KINDS)
+    assert len(COUNT_COLUMNS) == (sum(len(v) for v in empty_members().values()) + len(ORG_KINDS)
+                                  + sum(len(v) for v in LIFE_BREAKDOWNS.values()))
 
 
 # --- the API ---------------------------------------------------------------------------------
@@ -345,3 +353,105 @@ def test_bad_query_parameters_are_problems(client, query):
     assert response.status_code == 422, response.data
     assert response.mimetype == "application/problem+json"
     assert response.get_json()["status"] == 422
+
+
+# --- organizational life and dues (partynet.stats.snapshot.v2) ---------------------------------
+
+
+def with_life(entry: dict[str, Any], *, due: int = 0, met: int = 0, held: int = 0,
+              invited: int = 0, present: int = 0, assessed: int = 0, paid_up: int = 0,
+              due_fen: int = 0, paid_fen: int = 0) -> dict[str, Any]:
+    """An org entry of a v2 snapshot: theme days due, met and held, attendance and dues."""
+    life = empty_life()
+    life["meetings_due"]["theme_day"] = due
+    life["meetings_met"]["theme_day"] = met
+    life["meetings_held"]["theme_day"] = held
+    life["attendance"].update(invited=invited, present=present)
+    life["dues"].update(assessed=assessed, paid_up=paid_up, in_arrears=assessed - paid_up,
+                        due_fen=due_fen, paid_fen=paid_fen)
+    return {**entry, "life": life}
+
+
+DADUKOU_V2 = [with_life(DADUKOU[0]), with_life(DADUKOU[1]),
+              with_life(DADUKOU[2], due=10, met=9, held=9, invited=108, present=90,
+                        assessed=12, paid_up=11, due_fen=216000, paid_fen=198000),
+              with_life(DADUKOU[3], due=10, met=5, held=6, invited=30, present=15,
+                        assessed=5, paid_up=2, due_fen=90000, paid_fen=45000),
+              with_life(DADUKOU[4], due=10, met=10, held=12, invited=48, present=48,
+                        assessed=4, paid_up=4, due_fen=72000, paid_fen=72000)]
+
+
+@pytest.fixture()
+def life_nodes(network, consumer):
+    """Dadukou on v2 (with life), Jiulongpo still on v1: the hub takes both."""
+    a = Sender(network, consumer, "node-a", [("dadukou", "500104")])
+    b = Sender(network, consumer, "node-b", [("jiulongpo", "500107")])
+    assert a.send("dadukou", DADUKOU_V2, type_=SNAPSHOT_V2) == Outcome.applied
+    assert b.send("jiulongpo", JIULONGPO) == Outcome.applied
+    return a, b
+
+
+def test_v2_snapshots_store_life_and_rollups_sum_it(life_nodes, session):
+    tenant = services.rollup("500104", "2025-03-01")  # the tenant's stored totals
+    assert tenant.life["meetings_due"]["theme_day"] == 30
+    assert tenant.life["meetings_met"]["theme_day"] == 24
+    assert tenant.life["dues"] == {"assessed": 21, "paid_up": 17, "in_arrears": 4,
+                                   "due_fen": 378000, "paid_fen": 315000}
+    assert tenant.metric("compliance_rate") == round(24 / 30, 4)
+    assert tenant.metric("attendance_rate") == round(153 / 186, 4)
+    assert tenant.metric("dues_paid_up_share") == round(17 / 21, 4)
+    assert tenant.metric("dues_collection_rate") == round(315000 / 378000, 4)
+    inside = services.rollup("500104001", "2025-03-01")  # org_stats inside the tenant
+    assert inside.life["meetings_met"]["theme_day"] == 14
+    assert inside.metric("dues_in_arrears") == 4
+    country = services.rollup("", "2025-03-01")
+    assert country.life["meetings_due"]["theme_day"] == 30  # the v1 tenant adds zeros
+    assert country.party_members == 43
+    v1 = services.rollup("500107", "2025-03-01")
+    assert v1.metric("compliance_rate") is None and v1.metric("dues_collection_rate") is None
+
+
+def test_rankings_compare_compliance_and_dues(life_nodes):
+    ranked = services.ranking("500104001", "2025-03-01", "compliance_rate")
+    assert [(c.code, c.value) for c in ranked] == [("500104001001", 0.9),
+                                                   ("500104001002", 0.5)]
+    collected = services.ranking("500104001", "2025-03-01", "dues_collection_rate",
+                                 descending=False)
+    assert [c.code for c in collected] == ["500104001002", "500104001001"]
+    regions = services.ranking("5001", "2025-03-01", "compliance_rate")
+    assert [(c.code, c.value) for c in regions] == [("500104", 0.8), ("500107", None)]
+
+
+def test_v2_refuses_anything_more_and_v1_refuses_life():
+    """Strict on both sides: a node cannot seal a chunk with a field the contract does not
+    name (and the hub validates again after verifying); v1 never grows a `life`."""
+    from marshmallow import ValidationError
+
+    from federation.messages import validate_data
+
+    data = {"taken_at": "2025-03-01T02:00:00.000Z", "period": "2025-03-01", "chunk": 1,
+            "chunks": 1, "orgs": copy.deepcopy(DADUKOU_V2)}
+    assert validate_data(SNAPSHOT_V2, data)["orgs"][2]["life"]["dues"]["paid_up"] == 11
+    leaking = copy.deepcopy(data)
+    leaking["orgs"][2]["life"]["dues"]["member_names"] = 1
+    with pytest.raises(ValidationError, match="member_names"):
+        validate_data(SNAPSHOT_V2, leaking)
+    fractional = copy.deepcopy(data)
+    fractional["orgs"][2]["life"]["dues"]["paid_fen"] = 1980.5
+    with pytest.raises(ValidationError):
+        validate_data(SNAPSHOT_V2, fractional)
+    with pytest.raises(ValidationError, match="life"):
+        validate_data(SNAPSHOT, data)
+    missing = copy.deepcopy(data)
+    del missing["orgs"][2]["life"]
+    with pytest.raises(ValidationError, match="life"):
+        validate_data(SNAPSHOT_V2, missing)
+
+
+def test_the_rollup_api_has_the_life_rates(client, life_nodes):
+    body = client.get("/api/stats/rollup?prefix=500104&period=2025-03-01").get_json()
+    assert body["rates"]["compliance_rate"] == 0.8
+    assert body["rates"]["dues_collection_rate"] == round(315000 / 378000, 4)
+    ranked = client.get("/api/stats/rankings?prefix=500104001&period=2025-03-01"
+                        "&metric=dues_paid_up_share").get_json()
+    assert [i["code"] for i in ranked["items"]] == ["500104001001", "500104001002"]

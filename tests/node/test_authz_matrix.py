@@ -52,6 +52,7 @@ from node.meetings.models import (
 from node.members.identity import identity
 from node.members.models import Gender, Member, Stage, Status
 from node.orgs.models import Officer, OfficerPosition, Org, OrgKind
+from node.reports.models import MemberReport
 from node.settings import NodeSettings
 from node.tenants.models import Tenant
 from node.tenants.scoping import all_tenants
@@ -309,6 +310,12 @@ def matrix(connection: sa.Connection, national_id: Callable[[int], str], app: Fl
                  "to_month": THIS_MONTH, "reason": "困难", "status": "pending",
                  "requested_at": now} for s in SCOPES]), strict=True):
             dues[s]["reduction"] = reduction_id
+        # Last month's report of each scope's member and of the "member" principal's record.
+        db.session.execute(sa.insert(MemberReport), [
+            {"tenant_id": t, "member_id": member, "month": REPORT_MONTH, "org_id": org,
+             "org_code": code, "org_name": "支部", "absences": [], "generated_at": now}
+            for t, member, (org, code) in [(tenant[s], members[s], branch[s]) for s in SCOPES]
+            + [(a, self_member, branch["own"])]])
         db.session.commit()
     db.session.remove()
     headers = {p: h for p, (_, h) in tokens.items()}
@@ -327,6 +334,7 @@ CHECKIN_CODE = "123456"
 PAY_SECRET = "matrix-sandbox-secret-0123"
 THIS_MONTH = local_today().replace(day=1)
 MONTH = THIS_MONTH.strftime("%Y-%m")
+REPORT_MONTH = (THIS_MONTH - dt.timedelta(days=1)).replace(day=1)
 
 
 def _dues_line(tenant_id: int, member: int, org: int, code: str) -> dict[str, Any]:
@@ -923,6 +931,18 @@ POLICY: dict[tuple[str, str], Entry] = {
         lambda m, t: "/api/me/dues/checkout", own_member_only(), success=201,
         scopes=("self",), json=lambda m, p, t: {"months": [MONTH]},
         effect=lambda m, p, t: {("dues_orders", None), ("dues_order_lines", None)}),
+    # monthly reports: members read their own; viewers and administrators of the member's
+    # branch read the member's
+    ("me_reports.MyReports", "GET"): Entry(lambda m, t: "/api/me/reports", own_member_only(),
+                                           scopes=("self",)),
+    ("me_reports.MyReport", "GET"): Entry(
+        lambda m, t: f"/api/me/reports/{REPORT_MONTH:%Y-%m}", own_member_only(),
+        scopes=("self",)),
+    ("reports.MemberReports", "GET"): Entry(lambda m, t: f"/api/reports/members/{t.member}",
+                                            in_reach(Role.org_viewer)),
+    ("reports.MemberReport", "GET"): Entry(
+        lambda m, t: f"/api/reports/members/{t.member}/{REPORT_MONTH:%Y-%m}",
+        in_reach(Role.org_viewer)),
     ("audit.AuditEntries", "GET"): Entry(
         lambda m, t: f"/api/audit?entity_type=member&entity_id={t.member}",
         listing(Role.org_admin, admins_only=True),

@@ -14,7 +14,7 @@ from federation.messages import validate_data
 from federation.messages.stats import (
     EDUCATIONS,
     ORG_KINDS,
-    SNAPSHOT,
+    SNAPSHOT_V2,
     STAGES,
     STATUSES,
     empty_members,
@@ -49,7 +49,7 @@ def _set(tenant, member, **values) -> None:
 
 
 def _outbox() -> list[OutboxMessage]:
-    return db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.type == SNAPSHOT)
+    return db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.type == SNAPSHOT_V2)
                               .order_by(OutboxMessage.id)).all()
 
 
@@ -151,7 +151,7 @@ def test_publish_writes_the_message_and_no_person_appears_in_it(small, session):
     assert (message.destination, message.tenant, message.sequenced) == ("hub", "dadukou", True)
     assert message.message_id == published.message_ids[0]
     data = message.data
-    assert validate_data(SNAPSHOT, data) == data
+    assert validate_data(SNAPSHOT_V2, data) == data
     assert (data["period"], data["taken_at"], data["chunk"], data["chunks"]) == \
         ("2025-06-30", "2025-06-30T17:00:00.000Z", 1, 1)
     raw = encode_canonical(data).decode("utf-8")
@@ -165,8 +165,10 @@ def test_publish_writes_the_message_and_no_person_appears_in_it(small, session):
     assert "秘密" not in raw
     # No field could carry a person: each org has exactly the contract's keys, counts below.
     for org in data["orgs"]:
-        assert set(org) == {"code", "parent_code", "kind", "name", "members", "orgs_by_kind"}
+        assert set(org) == {"code", "parent_code", "kind", "name", "members", "orgs_by_kind",
+                            "life"}
         assert all(type(v) is int for b in org["members"].values() for v in b.values())
+        assert all(type(v) is int for b in org["life"].values() for v in b.values())
     assert tenant.code_prefix in raw and "第一党支部" in raw  # org codes and names are public
 
 
@@ -236,3 +238,62 @@ def test_schedule_is_at_fixed_local_times():
     assert services.next_snapshot_at(at, 86400) == dt.datetime(2025, 3, 2, 1, 0, tzinfo=tz)
     at = dt.datetime(2025, 3, 1, 23, 59, tzinfo=tz)
     assert services.next_snapshot_at(at, 3600) == dt.datetime(2025, 3, 2, 0, 0, tzinfo=tz)
+
+
+def test_the_snapshot_carries_organizational_life_and_dues_as_counts(small, session):
+    """v2's `life`, for the year to the snapshot date: meetings held, due and met per kind,
+    attendance, and the dues of the ended months (members and amounts in fen)."""
+    from decimal import Decimal
+
+    from node.dues.models import DuesLine, LineStatus
+    from node.meetings.models import (
+        LOCAL_TZ,
+        Attendance,
+        AttendanceStatus,
+        Meeting,
+        MeetingKind,
+        MeetingStatus,
+    )
+    from node.orgs.models import Org
+
+    tenant, root, a, b, group, people = small
+    with tenant_context(tenant.id):
+        session.execute(sa.update(Org).values(founded_on=dt.date(2020, 1, 1)))
+        for month in (4, 5):  # theme days in April and May, none in the other months
+            starts = dt.datetime(2025, month, 10, 19, tzinfo=LOCAL_TZ)
+            meeting = Meeting(org_id=a.id, org_code=a.code, kind=MeetingKind.theme_day,
+                              title="主题党日", starts_at=starts,
+                              ends_at=starts + dt.timedelta(hours=2), status=MeetingStatus.held,
+                              checkin_code="123456", created_at=starts)
+            session.add(meeting)
+            session.flush()
+            for key, status in (("young", AttendanceStatus.present),
+                                ("mid", AttendanceStatus.excused)):
+                session.add(Attendance(meeting_id=meeting.id, member_id=people[key].id,
+                                       status=status))
+        for key, months_paid in (("young", (1, 2, 3, 4, 5)), ("old", (1, 2))):
+            for month in range(1, 7):
+                paid = month in months_paid
+                session.add(DuesLine(
+                    member_id=people[key].id, org_id=a.id, org_code=a.code,
+                    month=dt.date(2025, month, 1), category="salaried", base=Decimal("3000"),
+                    amount_due=Decimal("15.00"), rule_version="cpc-2008",
+                    status=LineStatus.paid if paid else LineStatus.unpaid))
+        session.commit()
+        entries = {e["code"]: e for e in services.org_entries(TODAY, tenant)}
+    life = entries[a.code]["life"]
+    assert life["meetings_held"]["theme_day"] == 2
+    # Monthly theme days January to June (the branches were founded before): June's window
+    # ends today, so it is due; two of six were met.
+    assert (life["meetings_due"]["theme_day"], life["meetings_met"]["theme_day"]) == (6, 2)
+    assert life["attendance"] == {"invited": 4, "present": 2, "excused": 2}
+    # Dues of the ended months, January to May: "young" paid all five, "old" two of five.
+    assert life["dues"] == {"assessed": 2, "paid_up": 1, "in_arrears": 1,
+                            "due_fen": 15000, "paid_fen": 10500}
+    assert (entries[b.code]["life"]["meetings_held"]["theme_day"],
+            entries[b.code]["life"]["meetings_due"]["theme_day"]) == (0, 6)
+    assert entries[b.code]["life"]["dues"]["assessed"] == 0
+    assert entries[group.code]["life"]["attendance"]["invited"] == 0  # folded into its branch
+    assert validate_data(SNAPSHOT_V2, {"taken_at": "2025-06-30T17:00:00.000Z",
+                                       "period": "2025-06-30", "chunk": 1, "chunks": 1,
+                                       "orgs": list(entries.values())})

@@ -59,6 +59,7 @@ from tests.federation.delivery.test_kill import (
     drain,
     outcomes,
     snapshot,
+    stream,
     wait_for,
     write_pings,
 )
@@ -176,6 +177,12 @@ class StreamWriter:
             time.sleep(min(self.rng.uniform(*pause), max(0.0, deadline - time.monotonic())))
 
 
+def sent_sequence(world: World) -> int:
+    """The last sequence the sender's relay gave out to the receiver."""
+    row = stream(world.sender, world.receiver.id)
+    return row.out_sequence if row is not None else 0
+
+
 def write_until(condition: Callable[[], bool], world: World, workers: Workers,
                 writer: StreamWriter, what: str, timeout: float = 60.0) -> None:
     """Keep the stream flowing (~25 pings a second) until `condition` holds."""
@@ -215,13 +222,20 @@ def test_a_broker_restarted_mid_stream_loses_and_doubles_nothing(
     restarts: list[dict[str, Any]] = []
     for how in ("clean restart", "crash"):
         flowing(after=60)
-        # A burst, and the broker goes as soon as the relay published some of it: messages
-        # are in the queue or on their way to the consumer, others still in the outbox.
-        first = len(writer.message_ids) + 1
-        writer.message_ids += write_pings(world, range(first, first + 60), writer.rng)
-        wait_for(lambda: count(world.sender, OutboxMessage, OutboxMessage.attempts > 0) > 0,
-                 10, "the relay to publish some of the burst", check=workers.check)
-        in_flight = count(world.sender, OutboxMessage)
+        # A burst, and the broker goes as soon as the relay started on it: messages in the
+        # queue or on their way to the consumer, others still in the outbox. (Should all of
+        # it be through and acknowledged already, another burst.)
+        in_flight = 0
+        for _ in range(10):
+            first, numbered = len(writer.message_ids) + 1, sent_sequence(world)
+            writer.message_ids += write_pings(world, range(first, first + 100), writer.rng)
+            wait_for(lambda: sent_sequence(world) > numbered, 30,  # noqa: B023
+                     f"the relay to start on the burst before the {how}",
+                     check=workers.check,
+                     details=lambda: f"{snapshot(world)}\n{workers.all_logs()}")
+            in_flight = count(world.sender, OutboxMessage)
+            if in_flight:
+                break
         down = time.monotonic()
         if how == "clean restart":
             node.stop()  # rabbitmqctl stop: the whole Erlang node goes
@@ -276,21 +290,23 @@ def test_a_broker_down_for_a_minute_delays_messages_but_loses_and_doubles_none(
     outage.begin()
     down = time.monotonic()
     rounds_before = failed_rounds(workers)
-
-    # A minute without a broker, the sender writing ~5 pings a second all along; every
-    # SAMPLE_EVERY seconds, what /readyz and `bus status` show, and the outbox rows.
-    samples: list[dict[str, Any]] = []
-    while (elapsed := time.monotonic() - down) < OUTAGE:
-        writer.write_for(min(SAMPLE_EVERY, OUTAGE - elapsed), (0.3, 0.5), check=workers.check)
-        with transaction(world.sender.db) as session:
-            stats = delivery_stats(session, utcnow())
-            failing = session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)
-                                     .where(OutboxMessage.last_error.is_not(None)))
-        samples.append({"t": round(time.monotonic() - down), "backlog": stats.backlog,
-                        "lag_s": stats.lag_seconds, "failing": failing})
-    applied_during = applied(world)
-    rounds = failed_rounds(workers) - rounds_before
-    outage.end()
+    try:
+        # A minute without a broker, the sender writing ~5 pings a second all along; every
+        # SAMPLE_EVERY seconds, what /readyz and `bus status` show, and the outbox rows.
+        samples: list[dict[str, Any]] = []
+        while (elapsed := time.monotonic() - down) < OUTAGE:
+            writer.write_for(min(SAMPLE_EVERY, OUTAGE - elapsed), (0.3, 0.5),
+                             check=workers.check)
+            with transaction(world.sender.db) as session:
+                stats = delivery_stats(session, utcnow())
+                failing = session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)
+                                         .where(OutboxMessage.last_error.is_not(None)))
+            samples.append({"t": round(time.monotonic() - down), "backlog": stats.backlog,
+                            "lag_s": stats.lag_seconds, "failing": failing})
+        applied_during = applied(world)
+        rounds = failed_rounds(workers) - rounds_before
+    finally:  # back even if the test failed: the module's other tests share the broker
+        outage.end()
     up = time.monotonic()
     total = len(writer.message_ids)
     drain(world, workers, total, context)

@@ -64,6 +64,12 @@ POLICY: dict[str, dict[str, Any]] = {
     "dues_pages.my_dues": {"ok": {"member", "secretary"}, "not_found": {"admin"}},
     # an order of someone else (here: no such order) is not found for anyone
     "dues_pages.order_page": {"ok": set(), "not_found": {"member", "secretary", "admin"}},
+    "report_pages.my_report": {"ok": {"member", "secretary"}, "not_found": {"admin"}},
+    "report_pages.my_report_download": {"ok": {"member", "secretary"}, "not_found": {"admin"},
+                                        "file": True},
+    "report_pages.member_report": {"ok": {"secretary", "admin"}},
+    "report_pages.member_report_download": {"ok": {"secretary", "admin"}, "file": True},
+    "identity_pages.flagged": {"ok": {"secretary", "admin"}},
 }
 
 
@@ -124,6 +130,7 @@ def records(console, session, app, tmp_path, monkeypatch) -> dict[str, int]:
     session.commit()
     return {"entry_id": int(session.scalar(sa.select(sa.func.max(QuarantinedMessage.id)))),
             "directive_id": _directive(console, session),
+            "month": _reports(console, session),
             **_meeting(console, session, app, tmp_path, monkeypatch)}
 
 
@@ -153,6 +160,19 @@ def _meeting(console: Any, session: Any, app: Any, tmp_path: Any, monkeypatch: A
         ids = {"meeting_id": meeting.id, "attachment_id": attachment.id}
         session.commit()
     return ids
+
+
+def _reports(console: Any, session: Any) -> Any:
+    """Last month's reports of the console tenant's party members: the month, `YYYY-MM`."""
+    from node.reports import services
+    from node.tenants.models import Tenant
+    from node.tenants.scoping import tenant_context
+
+    month = services.last_ended_month()
+    with tenant_context(console.site.tenant.id):
+        services.generate(session.get(Tenant, console.site.tenant.id), month)
+        session.commit()
+    return month.strftime("%Y-%m")
 
 
 def _directive(console: Any, session: Any) -> int:

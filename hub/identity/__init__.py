@@ -1,0 +1,1 @@
+"""The identity index: duplicate memberships across the network, by keyed hash only."""

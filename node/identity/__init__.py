@@ -1,0 +1,1 @@
+"""Duplicate identity detection, node side: index entries to the hub, its flags back."""
