@@ -1,7 +1,8 @@
 """GET /api/feed...: the national feed of public articles and notices, and its search.
 
 Only public items ever reach the hub, so these read-only endpoints are public, like the
-statistics; withdrawn and taken-down items are never listed.
+statistics; withdrawn and taken-down items are never listed. Taking an item down is a hub
+administrator's write (a bearer token: the hub's default for every API write).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 
 from flask.views import MethodView
 
+from hub.auth.principal import current_hub_principal
+from hub.db import db
 from hub.feed import services
 from hub.feed.schemas import (
     FeedItemDetailSchema,
@@ -18,7 +21,10 @@ from hub.feed.schemas import (
     FeedQueryArgsSchema,
     SearchPageSchema,
     SearchQueryArgsSchema,
+    TakedownResultSchema,
+    TakedownSchema,
 )
+from shared.db.session import transaction
 from shared.errors import InvalidInput, NotFound
 from shared.web.api import Blueprint
 from shared.web.pagination import decode_cursor, encode_cursor, page_link
@@ -97,4 +103,18 @@ class FeedItemById(MethodView):
         item = services.get_item(item_id)
         if item is None:
             raise NotFound()
+        return item
+
+
+@blp.route("/<int:item_id>/takedown")
+class FeedItemTakedown(MethodView):
+    @blp.arguments(TakedownSchema)
+    @blp.response(200, TakedownResultSchema)
+    def post(self, data: dict[str, Any], item_id: int) -> Any:
+        """Take an item down: hidden from the feed and search at once, and its node is asked
+        to withdraw it (administrators; taking it down again changes nothing)"""
+        by = f"hub:{current_hub_principal().username}"
+        with transaction(db):
+            item = services.get_any_item(item_id)
+            services.take_down(item, by=by, reason=data["reason"])
         return item

@@ -91,3 +91,17 @@ class SearchPageSchema(Schema):
         "description": "The words searched for (the query segmented like the index)"})
     items = fields.List(fields.Nested(SearchHitSchema))
     next_cursor = fields.String(allow_none=True)
+
+
+class TakedownSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500),
+                           metadata={"description": "Recorded, and sent to the origin node."})
+
+
+class TakedownResultSchema(Schema):
+    id = fields.Integer()
+    content_key = fields.String()
+    node_id = fields.String()
+    taken_down_at = fields.DateTime()
+    taken_down_by = fields.String()
+    takedown_reason = fields.String()

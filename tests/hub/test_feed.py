@@ -328,6 +328,33 @@ def test_takedown_hides_the_item_and_asks_the_node_to_withdraw(node_a, client, s
         assert services.take_down(services.find_item("dadukou:1"), by="x", reason="y") is None
 
 
+def test_takedown_over_the_api_is_an_administrators_write(node_a, app, client, session):
+    from tests.hub.helpers import auth, bearer_token
+
+    node_a.publish(item(1, title="党建"))
+    item_id = client.get("/api/feed").json["items"][0]["id"]
+    url = f"/api/feed/{item_id}/takedown"
+    assert client.post(url, json={"reason": "重复发布"}).status_code == 401
+    auditor = bearer_token(app, "auditor")
+    assert client.post(url, json={"reason": "重复发布"}, headers=auth(auditor)).status_code == 403
+    admin = auth(bearer_token(app))
+    bad = client.post(url, json={"reason": ""}, headers=admin)
+    assert bad.status_code == 422 and bad.content_type == "application/problem+json"
+    assert client.post("/api/feed/999999/takedown", json={"reason": "x"},
+                       headers=admin).status_code == 404
+    assert session.scalars(sa.select(OutboxMessage).where(OutboxMessage.type == TAKEDOWN)).all() \
+        == []  # refusals changed nothing
+    done = client.post(url, json={"reason": "重复发布"}, headers=admin)
+    assert done.status_code == 200, done.json
+    assert done.json["takedown_reason"] == "重复发布"
+    assert done.json["taken_down_by"].startswith("hub:")
+    assert client.get("/api/feed").json["items"] == []
+    again = client.post(url, json={"reason": "再次"}, headers=admin)
+    assert again.status_code == 200 and again.json["takedown_reason"] == "重复发布"
+    sent = session.scalars(sa.select(OutboxMessage).where(OutboxMessage.type == TAKEDOWN)).all()
+    assert len(sent) == 1 and sent[0].destination == "node-a"
+
+
 def test_takedown_cli(node_a, app, session):
     from hub.feed.cli import feed_group
     from shared.web.commands import fail_on_domain_error
