@@ -9,7 +9,7 @@ from typing import Any
 
 from openpyxl import Workbook
 
-from federation.messages.stats import BREAKDOWNS, ORG_KINDS
+from federation.messages.stats import BREAKDOWNS, LIFE_BREAKDOWNS, ORG_KINDS
 from hub.stats.metrics import Rollup
 from hub.stats.services import Child, Trends
 
@@ -24,6 +24,9 @@ def rollup_rows(rollup: Rollup) -> list[list[Any]]:
     rows += [[*base, "orgs_by_kind", kind, rollup.orgs_by_kind[kind]] for kind in ORG_KINDS]
     for breakdown, keys in BREAKDOWNS.items():
         rows += [[*base, breakdown, key, rollup.members[breakdown][key]] for key in keys]
+    for breakdown, keys in LIFE_BREAKDOWNS.items():
+        rows += [[*base, breakdown, key, rollup.life.get(breakdown, {}).get(key, 0)]
+                 for key in keys]
     return rows
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import fields, post_load, validate
 
-from federation.messages.stats import BREAKDOWNS, ORG_KINDS
+from federation.messages.stats import BREAKDOWNS, LIFE_BREAKDOWNS, ORG_KINDS
 from hub.stats.metrics import METRICS, is_rate
 from shared.web.pagination import CursorPageArgsSchema
 from shared.web.schema import Schema
@@ -79,6 +79,14 @@ class MemberCountsSchema(Schema):
     by_party_age_band = _counts(BREAKDOWNS["by_party_age_band"])
 
 
+class LifeCountsSchema(Schema):
+    meetings_held = _counts(LIFE_BREAKDOWNS["meetings_held"])
+    meetings_due = _counts(LIFE_BREAKDOWNS["meetings_due"])
+    meetings_met = _counts(LIFE_BREAKDOWNS["meetings_met"])
+    attendance = _counts(LIFE_BREAKDOWNS["attendance"])
+    dues = _counts(LIFE_BREAKDOWNS["dues"])
+
+
 class RollupSchema(Schema):
     prefix = fields.String()
     period = fields.String(metadata={"description": "The day asked about"})
@@ -89,6 +97,11 @@ class RollupSchema(Schema):
     orgs_by_kind = _counts(ORG_KINDS)
     party_members = fields.Integer(metadata={"description": "Probationary and full members"})
     members = fields.Nested(MemberCountsSchema)
+    life = fields.Nested(LifeCountsSchema, metadata={
+        "description": "Organizational life and dues of the year to the snapshot date "
+                       "(partynet.stats.snapshot.v2; zeros from tenants still sending v1): "
+                       "meetings held, due and met per kind, attendance, dues members and "
+                       "amounts in fen"})
     rates = fields.Method("_rates", metadata={
         "description": "Shares of party members, and the rates of organizational life and "
                        "dues (compliance, attendance, members paid up, amount collected), 4 "

@@ -451,6 +451,11 @@ def test_v2_refuses_anything_more_and_v1_refuses_life():
 def test_the_rollup_api_has_the_life_rates(client, life_nodes):
     body = client.get("/api/stats/rollup?prefix=500104&period=2025-03-01").get_json()
     assert body["rates"]["compliance_rate"] == 0.8
+    assert body["life"]["dues"]["paid_fen"] == 315000
+    assert body["life"]["meetings_met"]["theme_day"] == 24
+    exported = client.get("/api/stats/rollup/export?prefix=500104&period=2025-03-01&format=csv")
+    rows = list(csv.reader(io.StringIO(exported.get_data(as_text=True).lstrip("\ufeff"))))
+    assert ["500104", "2025-03-01", "dues", "paid_fen", "315000"] in rows
     assert body["rates"]["dues_collection_rate"] == round(315000 / 378000, 4)
     ranked = client.get("/api/stats/rankings?prefix=500104001&period=2025-03-01"
                         "&metric=dues_paid_up_share").get_json()

@@ -360,3 +360,29 @@ def _grow(tenant: Tenant, branch: Any, size: int) -> None:
              "base": Decimal("3000"), "amount_due": Decimal("15.00"),
              "rule_version": "cpc-2008", "status": "unpaid"} for i in ids])
         db.session.commit()
+
+
+# --- the command and the relay's job ----------------------------------------------------------
+
+
+def test_the_job_generates_a_month_once_and_the_command_can_force_it(scene: Scene) -> None:
+    from node.reports.cli import generate_all
+
+    first = generate_all(SEPTEMBER, scene.tenant.slug, only_missing=True)
+    assert [(slug, done.generated) for slug, done in first] == [(scene.tenant.slug, 2)]
+    assert generate_all(SEPTEMBER, scene.tenant.slug, only_missing=True) == []
+    kept = generate_all(SEPTEMBER, scene.tenant.slug)
+    assert [(d.generated, d.skipped) for _slug, d in kept] == [(0, 2)]
+    forced = generate_all(SEPTEMBER, scene.tenant.slug, force=True)
+    assert [(d.generated, d.replaced) for _slug, d in forced] == [(2, 2)]
+    subtree = generate_all(SEPTEMBER, scene.tenant.slug, org_code=scene.b2.code, force=True)
+    assert [(d.generated, d.replaced) for _slug, d in subtree] == [(1, 1)]
+
+
+def test_the_command_is_registered() -> None:
+    from click.testing import CliRunner
+
+    from node.cli import cli
+
+    result = CliRunner().invoke(cli, ["reports", "generate", "--help"])
+    assert result.exit_code == 0 and "--month" in result.output and "--force" in result.output
