@@ -380,18 +380,11 @@ def blob_path(root: Path, sha256: str) -> Path:
     return root / sha256[:2] / sha256
 
 
-def add_attachment(principal: Principal, article: Article, stream: IO[bytes], *,
-                   filename: str | None, content_type: str | None, root: Path,
-                   max_bytes: int = MAX_ATTACHMENT_BYTES) -> Attachment:
-    """Store an uploaded file by its SHA-256 under `root` and attach it to the article.
-
-    The file is written before the row (a rolled-back request leaves at most an orphan blob,
-    never a row without its file); a file beyond `max_bytes` is refused with 413.
-    """
-    require_reach(principal, Role.org_admin, article.org_code)
+def store_blob(root: Path, stream: IO[bytes], max_bytes: int) -> tuple[str, int]:
+    """Write an upload under `root` by its SHA-256 (a temporary file renamed into place, so a
+    blob is whole or absent); its (sha256, size). Beyond `max_bytes`: AttachmentTooLarge."""
     root.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    size = 0
+    digest, size = hashlib.sha256(), 0
     fd, tmp_name = tempfile.mkstemp(dir=root, prefix=".upload-")
     try:
         with os.fdopen(fd, "wb") as out:
@@ -408,6 +401,19 @@ def add_attachment(principal: Principal, article: Article, stream: IO[bytes], *,
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
+    return sha, size
+
+
+def add_attachment(principal: Principal, article: Article, stream: IO[bytes], *,
+                   filename: str | None, content_type: str | None, root: Path,
+                   max_bytes: int = MAX_ATTACHMENT_BYTES) -> Attachment:
+    """Store an uploaded file by its SHA-256 under `root` and attach it to the article.
+
+    The file is written before the row (a rolled-back request leaves at most an orphan blob,
+    never a row without its file); a file beyond `max_bytes` is refused with 413.
+    """
+    require_reach(principal, Role.org_admin, article.org_code)
+    sha, size = store_blob(root, stream, max_bytes)
     attachment = Attachment(article_id=article.id, filename=clean_filename(filename),
                             content_type=clean_content_type(content_type), size=size,
                             sha256=sha)

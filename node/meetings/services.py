@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
-import os
 import re
 import secrets
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -40,11 +37,11 @@ from node.audit.recording import record
 from node.auth.principal import Principal
 from node.auth.reach import within
 from node.content.services import (
-    AttachmentTooLarge,
     Download,
     blob_path,
     clean_content_type,
     clean_filename,
+    store_blob,
 )
 from node.db import db
 from node.grants.models import Role
@@ -619,24 +616,7 @@ def add_attachment(principal: Principal, meeting: Meeting, stream: IO[bytes], *,
     if kind not in ATTACHMENT_TYPES:
         raise InvalidInput("Attach documents, images or audio (PDF, Word, Excel, images, ...).",
                            errors={"file": ["This type of file is not accepted."]})
-    root.mkdir(parents=True, exist_ok=True)
-    digest, size = hashlib.sha256(), 0
-    fd, tmp_name = tempfile.mkstemp(dir=root, prefix=".upload-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            while chunk := stream.read(64 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise AttachmentTooLarge(f"Attachments are limited to {max_bytes} bytes.")
-                digest.update(chunk)
-                out.write(chunk)
-        sha = digest.hexdigest()
-        target = blob_path(root, sha)
-        target.parent.mkdir(exist_ok=True)
-        os.replace(tmp_name, target)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    sha, size = store_blob(root, stream, max_bytes)
     attachment = MeetingAttachment(meeting_id=meeting.id, filename=clean_filename(filename),
                                    content_type=kind, size=size, sha256=sha)
     db.session.add(attachment)
