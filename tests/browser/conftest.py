@@ -7,6 +7,7 @@ CI=true, where that is a failure. PARTYNET_SCREENSHOTS=1 saves screenshots to do
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -158,6 +159,45 @@ def screenshot(page: Any, name: str) -> None:
 # --- the hub's national portal (tests/browser/test_hub_portal.py) ------------------------------
 
 
+def hub_command(port: int, folder: Path, *options: str) -> list[str]:
+    """The seeded hub of tests/hub/web/live_server.py (`--console`: with an administrator)."""
+    return [sys.executable, "-m", "tests.hub.web.live_server", "--port", str(port),
+            "--folder", str(folder), *options]
+
+
+@contextlib.contextmanager
+def serve(command: list[str], ready: str, folder: Path, *, prefix: str
+          ) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server (without the caller's `prefix`* settings) until the block ends; fail with
+    its log if it exits or is not answering `ready` within two minutes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefix)}
+    log_path = folder / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited: {log_path.read_text()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not get ready: {log_path.read_text()}")
+            try:
+                if requests.get(ready, timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.3)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
 @dataclasses.dataclass(frozen=True)
 class LiveHub:
     port: int
@@ -170,31 +210,5 @@ class LiveHub:
 def live_hub(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
     """A hub process with the portal tests' seeded network (tests/hub/web/seed.py)."""
     port, folder = _free_port(), tmp_path_factory.mktemp("browser-hub")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    log_path = folder / "hub.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.hub.web.live_server", "--port", str(port),
-             "--folder", str(folder)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the hub exited: {log_path.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"the hub did not get ready: {log_path.read_text()}")
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.3)
+    with serve(hub_command(port, folder), f"http://127.0.0.1:{port}/", folder, prefix="HUB_"):
         yield LiveHub(port)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)

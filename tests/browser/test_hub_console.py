@@ -3,28 +3,23 @@ silent nodes flagged, release a quarantined message; accessible (axe-core) and i
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from tests.hub.web.seed import CONSOLE_ADMIN
 
 from .conftest import (
     DESKTOP,
     PHONE,
-    ROOT,
     LiveHub,
     _free_port,
     check_accessibility,
     horizontal_overflow,
+    hub_command,
     screenshot,
+    serve,
 )
 
 pytestmark = pytest.mark.xdist_group("browser")
@@ -34,34 +29,9 @@ pytestmark = pytest.mark.xdist_group("browser")
 def console_hub(chromium_path, tmp_path_factory) -> Iterator[LiveHub]:
     """A hub process with the portal's seeded network, an administrator and a held message."""
     port, folder = _free_port(), tmp_path_factory.mktemp("browser-hub-console")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    log_path = folder / "hub.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.hub.web.live_server", "--port", str(port),
-             "--folder", str(folder), "--console"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the hub exited: {log_path.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"the hub did not get ready: {log_path.read_text()}")
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.3)
+    with serve(hub_command(port, folder, "--console"), f"http://127.0.0.1:{port}/", folder,
+               prefix="HUB_"):
         yield LiveHub(port)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def _sign_in(page, hub: LiveHub, next_path: str = "/console") -> None:

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from node.demo import DEMO_PASSWORD
 from tests.hub.web.seed import CONSOLE_ADMIN
@@ -30,43 +27,15 @@ from .conftest import (
     _free_port,
     check_accessibility,
     horizontal_overflow,
+    hub_command,
     screenshot,
+    serve,
 )
 
 pytestmark = pytest.mark.xdist_group("browser")
 
 TITLE = "关于学习贯彻全会精神的通知"
 BODY = "各基层党组织要认真组织党员学习全会公报。\n月底前完成学习并报告。"
-
-
-def _serve(command: list[str], ready: str, folder: Path, env: dict[str, str]
-           ) -> Iterator[subprocess.Popen]:
-    """Run a server until the test module ends; fail with its log if it is not ready."""
-    log_path = folder / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited: {log_path.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not get ready: {log_path.read_text()}")
-            try:
-                if requests.get(ready, timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.3)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 class Server:
@@ -82,10 +51,8 @@ def hub(chromium_path, tmp_path_factory) -> Iterator[Server]:
     """A hub with the portal's seeded network (three tenants on two nodes) and an
     administrator."""
     port, folder = _free_port(), tmp_path_factory.mktemp("browser-hub-directives")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    command = [sys.executable, "-m", "tests.hub.web.live_server", "--port", str(port),
-               "--folder", str(folder), "--console"]
-    for _proc in _serve(command, f"http://127.0.0.1:{port}/", folder, env):
+    with serve(hub_command(port, folder, "--console"), f"http://127.0.0.1:{port}/", folder,
+               prefix="HUB_"):
         yield Server(port, folder)
 
 
@@ -93,10 +60,9 @@ def hub(chromium_path, tmp_path_factory) -> Iterator[Server]:
 def node(chromium_path, tmp_path_factory) -> Iterator[Server]:
     """A demo node of its own (a pinned directive would show on the shared demo's cards)."""
     port, folder = _free_port(), tmp_path_factory.mktemp("browser-node-directives")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NODE_")}
     command = [PARTYNET, "node", "demo", "--port", str(port), "--workers", "1",
                "--instance", str(folder / "instance")]
-    for _proc in _serve(command, f"http://127.0.0.1:{port}/readyz", folder, env):
+    with serve(command, f"http://127.0.0.1:{port}/readyz", folder, prefix="NODE_"):
         yield Server(port, folder / "instance", host="dadukou.localhost")
 
 
