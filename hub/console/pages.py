@@ -201,7 +201,6 @@ def _note() -> str:
 
 @console_page(blp, "/quarantine/<int:entry_id>/release", needs="admin", methods=("POST",))
 def release(visit: Visit, entry_id: int) -> Any:
-    services.settle()
     try:
         with visit.writing():
             services.release(_settings(), entry_id, by=visit.actor, note=_note())

@@ -72,7 +72,6 @@ class Release(MethodView):
         """Check the message again (without the clock window) and receive it (409 when it is
         still refused or already resolved)"""
         by = f"hub:{current_hub_principal().username}"
-        services.settle()
         with transaction(db):
             outcome = services.release(_settings(), entry_id, by=by, note=data["note"])
         return _with(services.get_quarantined(entry_id), outcome=outcome.value)

@@ -25,7 +25,7 @@ from hub.db import db
 from hub.nodes import services as nodes
 from hub.nodes.models import EnrollmentToken, Node, NodeStatus, NodeTenant
 from hub.settings import HubSettings
-from shared.errors import Conflict, InvalidInput, NotFound
+from shared.errors import InvalidInput, NotFound
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,32 +105,10 @@ def _consumer(settings: HubSettings) -> Consumer:
 
 
 def release(settings: HubSettings, entry_id: int, *, by: str, note: str = "") -> Outcome:
-    """Check the message again (without the clock window) and receive it; `Conflict` when it
-    is still refused or was already resolved.
-
-    Call it inside the caller's transaction: a message that is quarantined again on release
-    (its sender still may not speak for that tenant, say) raises `Conflict`, and the rollback
-    leaves it held as it was.
-    """
-    consumer = _consumer(settings)
-    # The consumer's key store reads with a connection of its own: load it before this unit
-    # of work takes SQLite's one write lock (the caller starts it after `settle()`).
-    consumer.party.keys.ring()
-    entry = get_held(db.session(), entry_id)
-    reason = entry.reason
-    outcome = consumer.release(entry_id, by=by, note=note[:1000])
-    if outcome == Outcome.quarantined:
-        raise Conflict(f"Still refused: {reason}.")
-    return outcome
-
-
-def settle() -> None:
-    """End the request's reading so far (its sign-in or token check) before a release: on
-    SQLite an open transaction holds the one write lock the consumer's key store would wait
-    for. Nothing is written before it, so nothing is committed."""
-    session = db.session()
-    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
-        session.commit()
+    """Check the message again (without the clock window) and receive it, in the caller's
+    transaction; `Conflict` (nothing changed) when it is still refused or already resolved.
+    The consumer reads the keys in this unit of work, so SQLite's one write lock is no issue."""
+    return _consumer(settings).release(entry_id, by=by, note=note[:1000])
 
 
 def discard(settings: HubSettings, entry_id: int, *, by: str, note: str = "") -> None:
