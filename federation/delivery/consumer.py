@@ -11,6 +11,10 @@ A handler that raises (other than a database outage) makes the message poison: t
 rolled back and done again with that message quarantined as "handler_failed" and counted as
 consumed, so the stream goes on. A database outage propagates: nothing was committed and the
 transport redelivers.
+
+`run` is pipelined (federation.transport.Pipeline): `prepare_batch` (verify and decode, no
+database write) runs on the thread that reads the broker while `apply_batch` commits the
+previous batch on a worker thread; batches are applied one at a time, in arrival order.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -42,7 +46,7 @@ from federation.delivery.quarantine import (
 )
 from federation.envelope import Envelope, Rejected, format_time, open_envelope, parse_time
 from federation.keys import utcnow
-from federation.transport import Bus, Delivery
+from federation.transport import UNPREPARED, Bus, Delivery, Pipeline
 from shared.db.session import transaction
 from shared.errors import Conflict
 
@@ -122,11 +126,24 @@ class _Batch:
     parked: dict[str, set[int]] = dataclasses.field(default_factory=dict)
 
 
+class Prepared(NamedTuple):
+    """A message as `Consumer.prepare_batch` left it: verified (or refused) with the key store
+    as it was at `keys_epoch`. (A tuple: one is made per message.)"""
+
+    item: Envelope | Rejected
+    keys_epoch: int
+
+
 class Consumer:
     def __init__(self, party: Party, *, clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.party = party
         self.clock = clock
-        self._helper: ThreadPoolExecutor | None = None
+        # Verifies half of a big batch (its thread starts with the first one).
+        self._helper = ThreadPoolExecutor(1, thread_name_prefix="partynet-verify")
+        #: Counts the key store's reloads after key messages (see apply_batch).
+        self._keys_epoch = 0
+        #: Peers whose stream row exists (a hint: see _lock_streams).
+        self._known_streams: set[str] = set()
 
     # --- entry points ------------------------------------------------------------------
 
@@ -135,23 +152,41 @@ class Consumer:
 
     def handle_batch(self, bodies: Sequence[bytes]) -> list[Outcome]:
         """Receive several messages in one transaction (the fast path of a busy consumer)."""
+        return self.apply_batch(bodies, self.prepare_batch(bodies))
+
+    def prepare_batch(self, bodies: Sequence[bytes]) -> list[Prepared]:
+        """Verify and decode messages; no database write (`run` does it on the thread that
+        reads the broker while the previous batch commits)."""
+        epoch = self._keys_epoch  # before the ring is read: a reload in between shows
+        return [Prepared(item, epoch) for item in self._open_all(bodies, self.clock())]
+
+    def apply_batch(self, bodies: Sequence[bytes], prepared: Sequence[Prepared | None]
+                    ) -> list[Outcome]:
+        """Apply what `prepare_batch` verified, in one transaction; None: not verified yet.
+        A message verified before a key message of an earlier batch changed the key store
+        is verified again: a revocation counts from the next message on, even one already
+        prepared."""
         now = self.clock()
-        opened = self._open_all(bodies, now)
+        epoch = self._keys_epoch
+        stale = [i for i, p in enumerate(prepared) if p is None or p.keys_epoch != epoch]
+        fresh = dict(zip(stale, self._open_all([bodies[i] for i in stale], now), strict=True))
+        opened = [p.item if p is not None and i not in fresh else fresh[i]
+                  for i, p in enumerate(prepared)]
         skip: dict[str, _HandlerFailed] = {}
         careful = len(bodies) == 1
         while True:
             batch = _Batch(now=now, skip=skip, careful=careful)
             try:
                 with transaction(self.party.db) as session:
-                    # Lock the streams in one order (the relay's too): no deadlocks.
-                    for peer in sorted({e.source for e in opened if isinstance(e, Envelope)}):
-                        self._stream(session, batch, peer)
+                    self._lock_streams(session, batch, sorted(
+                        {e.source for e in opened if isinstance(e, Envelope)}))
                     for body, item in zip(bodies, opened, strict=True):
                         batch.outcomes.append(self._receive(session, batch, body, item))
                     self._finish(session, batch)
                     session.flush()  # inside the try: a deferred write's failure is caught
                 if any(isinstance(e, Envelope) and e.type in KEY_MESSAGES for e in opened):
                     self.party.keys.reload()  # a revocation counts from the next message on
+                    self._keys_epoch += 1  # after the reload: see prepare_batch
                 return batch.outcomes
             except _HandlerFailed as failure:
                 # Rolled back: do it all again with the poison message set aside.
@@ -165,7 +200,9 @@ class Consumer:
 
     def run(self, bus: Bus, *, stop: threading.Event | None = None,
             idle_timeout: float | None = None, batch_size: int = 200) -> None:
-        """Consume this party's queue until stopped.
+        """Consume this party's queue until stopped, pipelined: the broker is read and the
+        next batch verified on this thread while a worker thread applies and commits the
+        current one; the transport acks a batch only after its commit.
 
         A database outage is not the message's fault: wait (backing off up to 5 s) before
         letting the transport redeliver, so the delivery limit is not spent in milliseconds.
@@ -173,10 +210,10 @@ class Consumer:
         """
         failures = 0
 
-        def guarded(bodies: list[bytes]) -> list[Outcome]:
+        def guarded(work: Callable[[], list[Outcome]]) -> list[Outcome]:
             nonlocal failures
             try:
-                outcomes = self.handle_batch(bodies)
+                outcomes = work()
             except TRANSIENT as exc:
                 failures += 1
                 logger.warning("database unavailable", extra={"error": repr(exc)[:300]})
@@ -185,20 +222,27 @@ class Consumer:
             failures = 0
             return outcomes
 
-        bus.consume(self.party.id, lambda d: self._log_many([d], guarded([d.body])),
-                    stop=stop, idle_timeout=idle_timeout,
-                    # Twice the batch: the broker sends the next batch while this one commits.
+        def prepare(deliveries: list[Delivery]) -> list[Prepared]:
+            return self.prepare_batch([d.body for d in deliveries])
+
+        def apply(deliveries: list[Delivery], items: list[Any]) -> None:
+            bodies = [d.body for d in deliveries]
+            prepared = [None if item is UNPREPARED else item for item in items]
+            self._log_many(deliveries, guarded(lambda: self.apply_batch(bodies, prepared)))
+
+        def one(delivery: Delivery) -> None:  # a batch failed: its messages one by one
+            self._log_many([delivery], guarded(lambda: self.handle_batch([delivery.body])))
+
+        bus.consume(self.party.id, one, stop=stop, idle_timeout=idle_timeout,
+                    # Twice the batch: one batch applying, the next one read and verified.
                     prefetch=2 * max(batch_size, 1),
-                    batch=lambda ds: self._log_many(ds, guarded([d.body for d in ds])),
-                    batch_size=batch_size)
+                    pipeline=Pipeline(prepare, apply), batch_size=batch_size)
 
     def _open_all(self, bodies: Sequence[bytes], now: dt.datetime) -> list[Envelope | Rejected]:
         """Verify a batch, a big one on two threads: libsodium releases the GIL while it checks
         a signature (about a third of the work of a message), so a second core helps."""
         if len(bodies) < PARALLEL_OPEN_FROM:
             return [self.open(body, now) for body in bodies]
-        if self._helper is None:
-            self._helper = ThreadPoolExecutor(1, thread_name_prefix="partynet-verify")
         half = len(bodies) // 2
         first = self._helper.submit(lambda: [self.open(body, now) for body in bodies[:half]])
         second = [self.open(body, now) for body in bodies[half:]]
@@ -351,6 +395,24 @@ class Consumer:
 
     # --- stream bookkeeping ----------------------------------------------------------------
 
+    def _lock_streams(self, session: Session, batch: _Batch, peers: list[str]) -> None:
+        """Lock the batch's streams in one order (the relay's too: no deadlocks). Peers whose
+        stream rows exist (they are never deleted) are locked with one query and their parked
+        sequences read with another, instead of two queries a peer; a new peer's row is
+        created, so all of them go one by one then."""
+        if len(peers) > 1 and self._known_streams.issuperset(peers):
+            for stream in session.scalars(sa.select(Stream).where(Stream.peer.in_(peers))
+                                          .order_by(Stream.peer).with_for_update()):
+                batch.streams[stream.peer] = stream
+                batch.parked[stream.peer] = set()
+            for source, sequence in session.execute(
+                    sa.select(ParkedMessage.source, ParkedMessage.sequence)
+                    .where(ParkedMessage.source.in_(peers))):
+                batch.parked.setdefault(source, set()).add(sequence)
+        for peer in peers:
+            self._stream(session, batch, peer)  # any not locked above, in order
+        self._known_streams.update(peers)
+
     def _stream(self, session: Session, batch: _Batch, peer: str) -> Stream:
         stream = batch.streams.get(peer)
         if stream is None:
@@ -439,19 +501,26 @@ def lock_stream(session: Session, peer: str) -> Stream:
 
 _INBOX = InboxMessage.__table__
 _INBOX_COLUMNS = ("source", "message_id", "type", "sequence", "received_at")
-#: PostgreSQL: a batch's inbox rows as five arrays, one short statement whatever the batch size.
-#: (A multi-row VALUES statement has five placeholders a row, and the driver parses such long
-#: statements again every time: ~10 us a message, a tenth of the whole ingest.)
+_INBOX_ARRAY_COLUMNS = _INBOX_COLUMNS[:4]
+#: PostgreSQL: a batch's inbox rows as four arrays through `unnest`, one short statement
+#: whatever the batch size (a multi-row VALUES statement has five placeholders a row, and the
+#: driver parses such long statements again every time: ~10 us a message). The batch's time
+#: is one value, not an array: the driver dumps a timestamp array element by element in Python
+#: (~4.5 us a row, half of the arrays' cost).
 _INBOX_ARRAYS = sa.func.unnest(
-    *(sa.bindparam(name, type_=postgresql.ARRAY(_INBOX.c[name].type)) for name in _INBOX_COLUMNS)
-).table_valued(*_INBOX_COLUMNS).render_derived()
-_INBOX_FROM_ARRAYS = sa.insert(_INBOX).from_select(_INBOX_COLUMNS, sa.select(_INBOX_ARRAYS))
+    *(sa.bindparam(name, type_=postgresql.ARRAY(_INBOX.c[name].type))
+      for name in _INBOX_ARRAY_COLUMNS)
+).table_valued(*_INBOX_ARRAY_COLUMNS).render_derived()
+_INBOX_FROM_ARRAYS = sa.insert(_INBOX).from_select(_INBOX_COLUMNS, sa.select(
+    *_INBOX_ARRAYS.c, sa.bindparam("received_at", type_=_INBOX.c.received_at.type)))
 
 
 def _insert_inbox(session: Session, rows: list[dict[str, Any]]) -> None:
+    """All of a batch's rows have the batch's `received_at`."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(_INBOX_FROM_ARRAYS,
-                        {name: [row[name] for row in rows] for name in _INBOX_COLUMNS})
+        arrays: dict[str, Any] = {name: [row[name] for row in rows]
+                                  for name in _INBOX_ARRAY_COLUMNS}
+        session.execute(_INBOX_FROM_ARRAYS, {**arrays, "received_at": rows[0]["received_at"]})
     else:  # SQLite: executemany of a prepared INSERT is already one cheap call
         session.execute(sa.insert(_INBOX), rows)
 

@@ -11,6 +11,7 @@ crash anywhere gives a redelivery, never a loss. Duplicates are normal: the inbo
 """
 
 from federation.transport.bus import Bus, open_bus
+from federation.transport.consume import UNPREPARED, Pipeline
 from federation.transport.deliveries import Delivery
 from federation.transport.errors import (
     BrokerUnavailable,
@@ -21,9 +22,11 @@ from federation.transport.errors import (
 from federation.transport.topology import queue_name
 
 __all__ = [
+    "UNPREPARED",
     "BrokerUnavailable",
     "Bus",
     "Delivery",
+    "Pipeline",
     "PublishError",
     "TransportError",
     "Unroutable",

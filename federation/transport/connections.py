@@ -7,7 +7,7 @@ from typing import Any
 
 from kombu import Connection
 
-from federation.transport import embedded, memory
+from federation.transport import amqp_reader, embedded, memory
 from federation.transport.options import BusOptions
 
 # connect(consumer) -> a new, not yet connected kombu Connection
@@ -55,9 +55,11 @@ def _failover(options: BusOptions) -> dict[str, Any]:
 def _amqp(url: str, options: BusOptions) -> Connect:
     def connect(consumer: bool) -> Connection:
         # Publishers run no heartbeat loop, so they ask for none (TCP keepalive stays on);
-        # consumers service heartbeats from their drain loop.
+        # consumers service heartbeats from their drain loop, and read the socket in large
+        # chunks (amqp_reader: a fifth of a consumer's time went into system calls).
         return Connection(
             url,
+            transport=amqp_reader.Transport if consumer else None,
             heartbeat=options.heartbeat if consumer else 0,
             connect_timeout=options.connect_timeout,
             ssl=options.ssl if options.ssl is not None else url.lower().startswith("amqps"),

@@ -12,6 +12,7 @@ from federation.delivery.cli import add_bus_commands
 from hub.bus import services
 from hub.db import db
 from hub.keys import services as keys
+from hub.transfers.cli import directory_job
 from shared.db.session import transaction
 
 
@@ -43,6 +44,6 @@ def bus_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any], A
 
     add_bus_commands(group, load_app=make_app, party=lambda: services.hub_party(settings()),
                      bus_url=lambda: services.bus_url(settings()), db=db, peers="the nodes",
-                     on_domain_error=on_domain_error)
+                     on_domain_error=on_domain_error, relay_jobs=lambda: [directory_job])
 
     return group

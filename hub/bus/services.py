@@ -19,6 +19,7 @@ from federation.keys import HUB, utcnow
 from federation.messages.content import COUNTERS, PUBLISHED, WITHDRAWN
 from federation.messages.directives import RECEIPT
 from federation.messages.identity import INDEXED
+from federation.messages.transfers import STEP as TRANSFER_STEP
 from hub.db import db
 from hub.directives import services as directive_services
 from hub.feed import services as feed_services
@@ -27,6 +28,7 @@ from hub.keys.services import load_signing_key
 from hub.nodes import services as nodes
 from hub.settings import HubSettings
 from hub.stats import services as stats_services
+from hub.transfers import services as transfer_services
 
 HEARTBEAT = "partynet.node.heartbeat.v1"
 SNAPSHOT = "partynet.stats.snapshot.v1"
@@ -68,11 +70,15 @@ def _on_identity_indexed(_session: Session, envelope: Envelope) -> None:
     identity_services.apply_indexed(envelope)
 
 
+def _on_transfer_step(_session: Session, envelope: Envelope) -> None:
+    transfer_services.apply_step(envelope)
+
+
 HANDLERS = {HEARTBEAT: _on_heartbeat, SNAPSHOT: _on_stats_snapshot,
             SNAPSHOT_V2: _on_stats_snapshot,
             PUBLISHED: _on_content_published, WITHDRAWN: _on_content_withdrawn,
             COUNTERS: _on_content_counters, RECEIPT: _on_directive_receipt,
-            INDEXED: _on_identity_indexed}
+            INDEXED: _on_identity_indexed, TRANSFER_STEP: _on_transfer_step}
 
 
 def authorize(_session: Session, envelope: Envelope) -> None:

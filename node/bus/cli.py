@@ -15,9 +15,11 @@ from federation.delivery.cli import add_bus_commands
 from node.bus import enrollment, services
 from node.db import db
 from node.directives.cli import receipts_job
+from node.floating.cli import expiry_job as floating_expiry_job
 from node.reports.cli import reports_job
 from node.stats.cli import publish_all
 from node.stats.services import next_snapshot_at
+from node.transfers.cli import expiry_job as transfer_expiry_job
 from shared.db.session import transaction
 
 KEY_REFRESH_SECONDS = 3600
@@ -41,8 +43,10 @@ def bus_group(*, make_app: Callable[[], Any], on_domain_error: Callable[[Any], A
 
     def _relay_jobs(config: Any) -> list[Callable[[threading.Event], None]]:
         """What the relay process does beside relaying: heartbeats, statistics snapshots,
-        directive receipts, last month's member reports."""
-        jobs = [functools.partial(_heartbeats, config), receipts_job, reports_job]
+        directive receipts, last month's member reports, expired floating certificates and
+        transfer letters."""
+        jobs = [functools.partial(_heartbeats, config), receipts_job, reports_job,
+                floating_expiry_job, transfer_expiry_job]
         if config.hub_url:
             jobs.append(functools.partial(_key_refreshes, config))
         if config.stats_interval:

@@ -20,13 +20,16 @@ from federation.envelope import Envelope, Rejected, parse_time
 from federation.keys import HUB, SigningKey, utcnow
 from federation.messages import directives as directive_messages
 from federation.messages import identity as identity_messages
+from federation.messages import transfers as transfer_messages
 from federation.messages.content import TAKEDOWN
 from node.content import services as content
 from node.db import db
 from node.directives import services as directives
+from node.directory import services as tenant_directory
 from node.identity import services as identity_index
 from node.settings import NodeSettings
 from node.tenants.services import list_tenants
+from node.transfers import remote as transfers_remote
 from shared.errors import Conflict, InvalidInput
 from shared.version import VERSION
 
@@ -59,11 +62,18 @@ def _on_identity_resolved(_session: Session, envelope: Envelope) -> None:
     identity_index.apply_resolved(envelope.data)
 
 
+def _on_tenant_directory(session: Session, envelope: Envelope) -> None:
+    tenant_directory.apply_directory(session, envelope.data)
+
+
 HANDLERS = {KEY_REVOKED: _on_key_revoked, TAKEDOWN: _on_content_takedown,
             directive_messages.PUBLISHED: _on_directive_published,
             directive_messages.WITHDRAWN: _on_directive_withdrawn,
             identity_messages.DUPLICATE: _on_identity_duplicate,
-            identity_messages.RESOLVED: _on_identity_resolved}
+            identity_messages.RESOLVED: _on_identity_resolved,
+            transfer_messages.DIRECTORY: _on_tenant_directory,
+            transfer_messages.ROUTED: transfers_remote.apply_routed,
+            transfer_messages.UNDELIVERABLE: transfers_remote.apply_undeliverable}
 
 
 def _only_the_hub(_session: Session, envelope: Envelope) -> None:
@@ -98,8 +108,10 @@ def create_signing_key(settings: NodeSettings) -> SigningKey:
 
 
 def node_party(settings: NodeSettings) -> Party:
-    return Party(id=settings.node_id, db=db, signing_key=load_signing_key(settings),
-                 handlers=HANDLERS, authorize=_only_the_hub)
+    key = load_signing_key(settings)
+    transfers_remote.configure(settings.node_id, key)  # steps sent from the worker (replies)
+    return Party(id=settings.node_id, db=db, signing_key=key, handlers=HANDLERS,
+                 authorize=_only_the_hub)
 
 
 def stats(now: dt.datetime | None = None) -> DeliveryStats:

@@ -115,13 +115,13 @@ class DieAfterPublish:
 
 def die_after_commit(consumer: Consumer) -> None:
     """The first committed batch is the process's last act: the transport never acks it."""
-    handle_batch = consumer.handle_batch
+    apply_batch = consumer.apply_batch  # what run's worker thread calls, then the ack
 
-    def committed_then_killed(bodies: Any) -> Any:
-        handle_batch(bodies)
+    def committed_then_killed(bodies: Any, prepared: Any) -> Any:
+        apply_batch(bodies, prepared)
         os.kill(os.getpid(), signal.SIGKILL)
 
-    consumer.handle_batch = committed_then_killed  # type: ignore[method-assign]
+    consumer.apply_batch = committed_then_killed  # type: ignore[method-assign]
 
 
 def timing_from(config: dict[str, Any]) -> Timing:
