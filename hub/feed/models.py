@@ -32,6 +32,11 @@ class FeedItem(HubModel):
         sa.UniqueConstraint("node_id", "content_key"),
         sa.Index("ix_feed_items_published_at_id", "published_at", "id"),
         sa.Index("ix_feed_items_org_code", "org_code"),
+        # A region or tenant filter and a search's window of publication time, in one index
+        # range (hub.feed.services.newest_matches): the region alone would select a
+        # province's items of every year.
+        sa.Index("ix_feed_items_region_published_at", "region", "published_at"),
+        sa.Index("ix_feed_items_tenant_published_at", "tenant", "published_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -39,7 +44,7 @@ class FeedItem(HubModel):
     content_key: Mapped[str] = mapped_column(sa.String(80))
     node_tenant_id: Mapped[int] = mapped_column(sa.ForeignKey("node_tenants.id"), index=True)
     tenant: Mapped[str] = mapped_column(sa.String(40))
-    region: Mapped[str] = mapped_column(code_type(6), index=True)
+    region: Mapped[str] = mapped_column(code_type(6))
     org_code: Mapped[str | None] = mapped_column(code_type(64))
     org_name: Mapped[str | None] = mapped_column(sa.String(120))
     kind: Mapped[str | None] = mapped_column(sa.String(16))

@@ -7,7 +7,8 @@ found inside "基层党建工作") and stored as space-separated tokens:
   unicode61 (each jieba token is one FTS token); ranked with `bm25` weighting title 10,
   summary 4, body 1;
 - PostgreSQL: `feed_items.search_vector`, `setweight(to_tsvector('simple', ...))` of the three
-  parts (A, B, D) with a GIN index; ranked with `ts_rank`.
+  parts (A, B, D) with a GIN index on (UTC publication time, search_vector) (btree_gin, see
+  `published_since`); ranked with `ts_rank`.
 
 Out-of-vocabulary words (place names such as 跳磴镇 or 铜官区) are segmented by jieba into
 single characters or different pieces depending on their neighbours ("铜官区" alone is 铜 +
@@ -17,11 +18,13 @@ the text that is not already one of its jieba tokens, and a query's out-of-vocab
 
 Queries are segmented the same way and every query token must match (AND). The two
 implementations sit behind `index_item`, `unindex_item`, `matching` (the condition),
-`with_rank` (the rank of the rows a query reaches) and `match` (an id -> rank subquery).
+`with_rank` (the rank of the rows a query reaches), `among` (a list of ids) and `match` (an
+id -> rank subquery).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import html
 import logging
@@ -30,6 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 #: At most this many query tokens are used (a pasted paragraph is not a query).
@@ -190,6 +194,34 @@ def with_rank(session: Session, query: sa.Select[Any], terms: Sequence[str]
     matches = match(session, terms)
     return (query.join(matches, matches.c.id == sa.literal_column("feed_items.id")),
             matches.c.rank)
+
+
+#: The full-text index's first column on PostgreSQL (migration 5b0000000008, btree_gin): the
+#: UTC publication time, as an expression that a search's first window names and its later
+#: windows do not.
+INDEXED_TIME = "(feed_items.published_at AT TIME ZONE 'UTC')"
+
+
+def published_since(session: Session, since: dt.datetime) -> sa.ColumnElement[bool]:
+    """A condition on `feed_items` that the full-text index itself can apply: on PostgreSQL
+    its first column holds the publication time, so a narrow window and the words are
+    matched inside the index (it skips through the words' long posting lists to the window's
+    items) instead of reading every item that has the words. On SQLite: true (the caller's
+    own `published_at >= since` does the work)."""
+    if _dialect(session) != "postgresql":
+        return sa.true()
+    naive = since.astimezone(dt.UTC).replace(tzinfo=None)
+    return sa.literal_column(INDEXED_TIME) >= sa.bindparam("since_utc", naive, sa.DateTime())
+
+
+def among(session: Session, column: sa.ColumnElement[int], ids: Sequence[int]
+          ) -> sa.ColumnElement[bool]:
+    """`column IN ids`; on PostgreSQL one array parameter (`= ANY`) instead of one parameter
+    per id (1,100 ids: ~10 ms less to render, send and plan)."""
+    if _dialect(session) == "postgresql":
+        return column == sa.any_(sa.cast(sa.literal(list(ids), ARRAY(sa.Integer)),
+                                         ARRAY(sa.Integer)))
+    return column.in_(list(ids))
 
 
 def match(session: Session, terms: Sequence[str]) -> sa.Subquery:
