@@ -269,3 +269,29 @@ class DuesReminder(TenantScoped, NodeModel):
     recipients: Mapped[str] = mapped_column(sa.String(500), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None]
+
+
+class DuesAheadConsent(TenantScoped, Audited, NodeModel):
+    """The branch's consent that a member pays months ahead of the current one (quarterly, or
+    several months at once), through `through_month`. Without it only the current month and
+    back-pay may be paid. Revoked, no further month may be paid ahead; months already paid
+    stay paid. One row per member: granting again moves the month (the audit log keeps the
+    history)."""
+
+    __tablename__ = "dues_ahead_consents"
+    __audit_name__ = "dues_ahead_consent"
+    __table_args__ = (sa.UniqueConstraint("member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("members.id"))
+    org_code: Mapped[str] = mapped_column(code_type(64))
+    #: The last month that may be paid ahead.
+    through_month: Mapped[dt.date]
+    note: Mapped[str | None] = mapped_column(sa.String(255))
+    granted_by_account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("accounts.id"))
+    granted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_by_account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("accounts.id"))
+    revoked_at: Mapped[dt.datetime | None]
+
+    def audit_scope(self) -> str:
+        return self.org_code

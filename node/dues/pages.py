@@ -30,6 +30,7 @@ from node.dues.models import (
 from node.dues.providers import configured_provider
 from node.dues.rules import BASED_CATEGORIES, DuesCategory
 from node.dues.schemas import (
+    AheadConsentInputSchema,
     AssessmentInputSchema,
     CheckoutInputSchema,
     ConsentInputSchema,
@@ -107,6 +108,10 @@ MESSAGES = {
     "Outside the year.": _l("Choose months of the same year."),
     "Not a valid amount.": _l("Enter an amount in yuan, such as 3000.00."),
     "Check this value.": _l("Check this value."),
+    "Paying ahead needs the branch's consent.":
+        _l("Paying months after the current one needs the branch's consent; ask your "
+           "branch (or the collector may record the consent with the payment)."),
+    "A month after the current one.": _l("Choose a month after the current one."),
 }
 
 
@@ -242,6 +247,7 @@ def _month_context(visit: Visit, org: Any, month: dt.date) -> dict[str, Any]:
             "previous": services.add_months(month, -1).strftime("%Y-%m"),
             "following": services.add_months(month, 1).strftime("%Y-%m"),
             "methods": [PaymentMethod.cash, PaymentMethod.bank_transfer],
+            "ahead_month": month > services.month_of(services.local_today()),
             "remind_at": int(visit.tenant.rule("dues_reminder_months")),
             "escalate_at": int(visit.tenant.rule("dues_escalation_months"))}
 
@@ -312,7 +318,8 @@ def record(visit: Visit) -> Any:
         data = _load(PaymentInputSchema(), {
             "member_id": raw_member, "months": form.getlist("months"),
             "method": form.get("method"), "payer_member_id": form.get("payer_member_id"),
-            "reference": form.get("reference"), "note": form.get("note")})
+            "reference": form.get("reference"), "note": form.get("note"),
+            "consent_ahead": form.get("consent_ahead") == "y"})
         with visit.writing():
             member = services.member_for(visit.principal, data.pop("member_id"),
                                          Role.org_admin)
@@ -341,6 +348,8 @@ def _member_page(visit: Visit, member_id: int, errors: dict[str, str] | None = N
     return render_template(
         "dues/member.html", account=account, member=member, errors=errors or {},
         form_name=form_name, form=request.form if request.method == "POST" else {},
+        ahead=services.ahead_consent(member.id), current=services.month_of(
+            services.local_today()),
         can_admin=visit.principal.can(Role.org_admin, member.org_code),
         categories=list(DuesCategory), based=BASED_CATEGORIES,
         methods=[PaymentMethod.cash, PaymentMethod.bank_transfer],
@@ -431,6 +440,28 @@ def consent(visit: Visit, member_id: int) -> Any:
         lambda member, data: services.grant_consent(
             visit.principal, member, payer_member_id=data["payer_member_id"]),
         _("The consent has been recorded."))
+
+
+@account_page(blp, "/console/dues/members/<int:member_id>/ahead-consent", needs="admin",
+              methods=("POST",))
+def ahead_consent(visit: Visit, member_id: int) -> Any:
+    form = request.form
+    return _member_form(
+        visit, member_id, "ahead", AheadConsentInputSchema(),
+        {"through_month": (form.get("through_month") or "").strip(),
+         "note": (form.get("note") or "").strip()},
+        lambda member, data: services.grant_ahead_consent(visit.principal, member,
+                                                          visit.tenant, **data),
+        _("The consent to pay ahead has been recorded."))
+
+
+@account_page(blp, "/console/dues/members/<int:member_id>/ahead-consent/revoke",
+              needs="admin", methods=("POST",))
+def ahead_revoke(visit: Visit, member_id: int) -> Any:
+    return _member_form(
+        visit, member_id, "ahead", ma.Schema(), {},
+        lambda member, data: services.revoke_ahead_consent(visit.principal, member),
+        _("The consent to pay ahead has been revoked."))
 
 
 # --- the committee's totals and decisions -----------------------------------------------------

@@ -15,6 +15,8 @@ from node.dues import services
 from node.dues.links import notify_url
 from node.dues.providers import configured_provider
 from node.dues.schemas import (
+    AheadConsentInputSchema,
+    AheadConsentSchema,
     AssessmentInputSchema,
     AssessmentSchema,
     CallbackResultSchema,
@@ -89,6 +91,35 @@ class MemberAssessment(MethodView):
         principal = current_principal()
         member = services.member_for(principal, member_id, Role.org_admin)
         return services.assess(principal, member, current_tenant(), **data)
+
+
+def _ahead_payload(consent: Any) -> dict[str, Any]:
+    return {"id": consent.id, "member_id": consent.member_id,
+            "through_month": consent.through_month, "note": consent.note,
+            "granted_at": consent.granted_at, "revoked_at": consent.revoked_at,
+            "active": consent.revoked_at is None}
+
+
+@blp.route("/members/<int:member_id>/ahead-consent")
+class MemberAheadConsent(MethodView):
+    @blp.arguments(AheadConsentInputSchema)
+    @blp.response(200, AheadConsentSchema)
+    @transactional
+    def put(self, data: dict[str, Any], member_id: int) -> Any:
+        """Consent that the member pays ahead (quarterly, or several months at once) through a
+        month (organization administrators of the member's branch); again moves the month"""
+        principal = current_principal()
+        member = services.member_for(principal, member_id, Role.org_admin)
+        return _ahead_payload(services.grant_ahead_consent(principal, member, current_tenant(),
+                                                           **data))
+
+    @blp.response(204)
+    @transactional
+    def delete(self, member_id: int) -> None:
+        """Revoke the consent to pay ahead (months paid stay paid); idempotent"""
+        principal = current_principal()
+        member = services.member_for(principal, member_id, Role.org_admin)
+        services.revoke_ahead_consent(principal, member)
 
 
 @blp.route("/generate")

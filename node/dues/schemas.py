@@ -164,6 +164,9 @@ class PaymentInputSchema(Schema):
     reference = fields.String(allow_none=True, load_default=None,
                               validate=validate.Length(max=120))
     note = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=255))
+    consent_ahead = fields.Boolean(load_default=False, metadata={
+        "description": "Months after the current one need the branch's consent to pay ahead; "
+                       "true gives it in the same act (through the last month paid)"})
 
 
 class LargePaymentInputSchema(Schema):
@@ -257,6 +260,23 @@ class ConsentSchema(Schema):
     granted_at = fields.DateTime()
 
 
+class AheadConsentInputSchema(Schema):
+    through_month = Month(required=True, metadata={
+        "description": "The last month that may be paid ahead (after the current month, "
+                       "within the tenant's `dues_ahead_months`)"})
+    note = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=255))
+
+
+class AheadConsentSchema(Schema):
+    id = fields.Integer()
+    member_id = fields.Integer()
+    through_month = Month()
+    note = fields.String(allow_none=True)
+    granted_at = fields.DateTime()
+    revoked_at = fields.DateTime(allow_none=True)
+    active = fields.Boolean(metadata={"description": "Not revoked (its months may be past)"})
+
+
 class ArrearsSchema(Schema):
     months = fields.Integer(metadata={"description": "Consecutive unpaid months up to last "
                                                      "month"})
@@ -270,7 +290,11 @@ class DuesAccountSchema(Schema):
     lines = fields.List(fields.Nested(LineSchema))
     arrears = fields.Nested(ArrearsSchema)
     payable = fields.List(fields.Nested(LineSchema),
-                          metadata={"description": "Unpaid months that may be paid now"})
+                          metadata={"description": "Unpaid months the member may pay now "
+                                                   "(ahead only through the branch's "
+                                                   "consent)"})
+    ahead_through = Month(allow_none=True, metadata={
+        "description": "The last month that may be paid ahead by the branch's consent"})
     payments = fields.List(fields.Nested(PaymentSchema))
     payer_member_ids = fields.Method("_payers")
     reductions = fields.List(fields.Nested(ReductionSchema))

@@ -5,8 +5,10 @@
   unpaid lines of open months.
 - The monthly cycle: one line per paying member and month (probationary members from the
   month the branch assembly admitted them), generated in one statement, idempotently; paid to
-  the collector (cash, bank transfer) or online; back-pay at most `dues_backpay_months`, ahead
-  at most `dues_ahead_months`; another member pays only with the branch's consent; large dues
+  the collector (cash, bank transfer) or online; back-pay at most `dues_backpay_months`; months
+  after the current one (quarterly, or several ahead) only with the branch's consent to pay
+  ahead (`DuesAheadConsent`, at most `dues_ahead_months`); the collector needs the same consent
+  and may give it in the same act; another member pays only with the branch's consent; large dues
   (a one-off of at least `dues_large_threshold` yuan) are forwarded to the committee above.
 - Closing a month freezes each branch's figures; a committee's totals are the sum over its
   subtree's closed months (an index range on the code).
@@ -34,6 +36,7 @@ from node.auth.principal import Principal
 from node.auth.reach import require_reach, within
 from node.db import db
 from node.dues.models import (
+    DuesAheadConsent,
     DuesAssessment,
     DuesConsent,
     DuesLine,
@@ -82,6 +85,13 @@ PAYING_STAGES = (Stage.probationary, Stage.full)
 PAYING_STATUSES = (Status.active, Status.floating, Status.lost_contact, Status.kept)
 ZERO = Decimal("0.00")
 MAX_MONTHS_PER_PAYMENT = 36
+
+
+class AheadConsentRequired(Conflict):
+    """Months after the current one, without (or beyond) the branch's consent to pay ahead."""
+
+    code = "ahead-consent-required"
+    title = "The branch's consent to pay ahead is required"
 
 
 class InvalidSignature(DomainError):
@@ -346,9 +356,11 @@ def _apply_reductions(code: str, first: dt.date, last: dt.date,
 # --- paying -----------------------------------------------------------------------------------
 
 def _payable_lines(member: Member, tenant: Tenant, months: Sequence[dt.date], *,
-                   today: dt.date, lock: bool = False) -> list[DuesLine]:
+                   today: dt.date, ahead_through: dt.date | None,
+                   lock: bool = False) -> list[DuesLine]:
     """The member's unpaid lines for exactly these months, within the back-pay and ahead
-    limits; any other month is refused with the reason."""
+    limits, months after the current one only through `ahead_through` (the branch's consent);
+    any other month is refused with the reason."""
     if not months:
         raise InvalidInput("Choose at least one month.", errors={"months": ["Required."]})
     if len(set(months)) != len(months):
@@ -369,6 +381,14 @@ def _payable_lines(member: Member, tenant: Tenant, months: Sequence[dt.date], *,
         raise Conflict(f"Dues may be paid ahead up to {latest.isoformat()[:7]}.",
                        errors={"months": ["Beyond the months that may be paid ahead."]},
                        latest=latest.isoformat()[:7])
+    ahead = sorted(m for m in months if m > current)
+    if ahead and (ahead_through is None or ahead[-1] > ahead_through):
+        through = ahead_through.isoformat()[:7] if ahead_through else None
+        raise AheadConsentRequired(
+            "Paying months after the current one needs the branch's consent"
+            + (f" (given through {through})." if through else "."),
+            errors={"months": ["Paying ahead needs the branch's consent."]},
+            consented_through=through)
     stmt = sa.select(DuesLine).where(DuesLine.member_id == member.id,
                                      DuesLine.month.in_(months)).order_by(DuesLine.month)
     if lock:
@@ -409,11 +429,15 @@ def _other_member(member_id: int, field: str) -> Member:
 def record_payment(principal: Principal, member: Member, tenant: Tenant, *,
                    months: Sequence[dt.date], method: PaymentMethod,
                    payer_member_id: int | None = None, reference: str | None = None,
-                   note: str | None = None, today: dt.date | None = None,
+                   note: str | None = None, consent_ahead: bool = False,
+                   today: dt.date | None = None,
                    now: dt.datetime | None = None) -> DuesPayment:
     """The collector records money received in cash or by bank transfer, for one or several
-    months (back-pay and ahead within the limits). A collector recording another member's
-    payment is the branch's consent to it."""
+    months (back-pay within the limit). A collector recording another member's payment is the
+    branch's consent to it. Months after the current one need the branch's consent to pay
+    ahead, like online; with `consent_ahead` the collector (an administrator of the member's
+    branch) gives it in the same act, recorded and audited as a consent through the last
+    month paid."""
     require_reach(principal, Role.org_admin, member.org_code)
     if method == PaymentMethod.online:
         raise InvalidInput("Online payments come from the provider.",
@@ -423,7 +447,14 @@ def record_payment(principal: Principal, member: Member, tenant: Tenant, *,
     payer = None
     if payer_member_id is not None and payer_member_id != member.id:
         payer = _other_member(payer_member_id, "payer_member_id")
-    lines = _payable_lines(member, tenant, months, today=today, lock=True)
+    current = month_of(today)
+    latest = add_months(current, int(tenant.rule("dues_ahead_months")))
+    if consent_ahead and months and current < max(months) <= latest:
+        through = max(max(months), ahead_through(member.id, today) or current)
+        grant_ahead_consent(principal, member, tenant, through_month=through,
+                            note="recorded with a payment", today=today, now=now)
+    lines = _payable_lines(member, tenant, months, today=today,
+                           ahead_through=ahead_through(member.id, today), lock=True)
     _check_collection_month(member.org_id, now)
     payment = DuesPayment(
         kind=PaymentKind.monthly, member_id=member.id, payer_member_id=payer.id if payer else None,
@@ -486,6 +517,71 @@ def grant_consent(principal: Principal, member: Member, *, payer_member_id: int)
     return consent
 
 
+# --- consent to pay ahead -------------------------------------------------------------------------
+
+def ahead_consent(member_id: int) -> DuesAheadConsent | None:
+    """The member's consent to pay ahead, revoked or not (None if never given)."""
+    return db.session.scalar(sa.select(DuesAheadConsent).where(
+        DuesAheadConsent.member_id == member_id))
+
+
+def ahead_through(member_id: int, today: dt.date) -> dt.date | None:
+    """The last month the member may pay ahead by the branch's consent, or None (no consent,
+    revoked, its months are past, or given by a branch the member has since left)."""
+    through = db.session.scalar(
+        sa.select(DuesAheadConsent.through_month)
+        .join(Member, Member.id == DuesAheadConsent.member_id)
+        .where(DuesAheadConsent.member_id == member_id, DuesAheadConsent.revoked_at.is_(None),
+               DuesAheadConsent.org_code == Member.org_code))
+    return through if through is not None and through > month_of(today) else None
+
+
+def grant_ahead_consent(principal: Principal, member: Member, tenant: Tenant, *,
+                        through_month: dt.date, note: str | None = None,
+                        today: dt.date | None = None,
+                        now: dt.datetime | None = None) -> DuesAheadConsent:
+    """The branch consents that the member pays ahead, through `through_month` (org
+    administrators of the member's branch). Granting again moves the month, or renews a
+    revoked consent."""
+    require_reach(principal, Role.org_admin, member.org_code)
+    today = today or local_today()
+    current = month_of(today)
+    latest = add_months(current, int(tenant.rule("dues_ahead_months")))
+    if through_month <= current:
+        raise InvalidInput("Consent to pay ahead names a month after the current one.",
+                           errors={"through_month": ["A month after the current one."]})
+    if through_month > latest:
+        raise InvalidInput(f"Dues may be paid ahead up to {latest.isoformat()[:7]}.",
+                           errors={"through_month": ["Beyond the months that may be paid "
+                                                     "ahead."]},
+                           latest=latest.isoformat()[:7])
+    consent = ahead_consent(member.id)
+    if consent is None:
+        consent = DuesAheadConsent(member_id=member.id)
+        db.session.add(consent)
+    consent.org_code, consent.through_month, consent.note = member.org_code, through_month, note
+    consent.granted_by_account_id = principal.account_id or None
+    consent.granted_at = now or utcnow()
+    consent.revoked_at, consent.revoked_by_account_id = None, None
+    db.session.flush()
+    return consent
+
+
+def revoke_ahead_consent(principal: Principal, member: Member, *,
+                         now: dt.datetime | None = None) -> DuesAheadConsent | None:
+    """No further month may be paid ahead (months paid already stay paid; an order already
+    at the provider is still honoured when its callback comes). Revoking what is not there
+    changes nothing."""
+    require_reach(principal, Role.org_admin, member.org_code)
+    consent = ahead_consent(member.id)
+    if consent is None or consent.revoked_at is not None:
+        return consent
+    consent.revoked_at = now or utcnow()
+    consent.revoked_by_account_id = principal.account_id or None
+    db.session.flush()
+    return consent
+
+
 def payable_for(payer: Member) -> list[Member]:
     """The members whose dues `payer` may pay online: themself, and those the branch consented."""
     others = db.session.scalars(
@@ -518,7 +614,9 @@ def start_checkout(principal: Principal, tenant: Tenant, provider: PaymentProvid
     """An order for the member's (or, with consent, another member's) unpaid months, and the
     provider's checkout URL. Nothing is paid until the provider's signed callback."""
     member, payer = _member_paid_by(principal, member_id)
-    lines = _payable_lines(member, tenant, months, today=today or local_today())
+    today = today or local_today()
+    lines = _payable_lines(member, tenant, months, today=today,
+                           ahead_through=ahead_through(member.id, today))
     amount = money(sum((line.amount_due for line in lines), ZERO))
     if amount <= ZERO:
         raise Conflict("Nothing to pay for these months.", errors={"months": ["Nothing due."]})
@@ -883,8 +981,14 @@ class DuesAccount:
     assessment: DuesAssessment | None
     lines: list[DuesLine]
     arrears: Arrears
-    #: Unpaid months that may be paid now (within the back-pay and ahead limits).
+    #: Unpaid months the member may pay now: back-pay within the limit, the current month,
+    #: months ahead through the branch's consent.
     payable: list[DuesLine]
+    #: What the collector may record (months ahead within the limit: the collector may give
+    #: the consent in the same act).
+    collectable: list[DuesLine]
+    #: The last month that may be paid ahead by the branch's consent (None: none now).
+    ahead_through: dt.date | None
     payments: list[DuesPayment]
     payers: list[Member]  # who may pay this member's dues (consents)
     reductions: list[DuesReduction]
@@ -900,8 +1004,11 @@ def dues_account(member: Member, tenant: Tenant, *, year: int | None = None,
     lines = list(db.session.scalars(sa.select(DuesLine).where(
         DuesLine.member_id == member.id, DuesLine.month >= min(dt.date(year, 1, 1), earliest),
         DuesLine.month <= max(dt.date(year, 12, 1), latest)).order_by(DuesLine.month)))
-    payable = [line for line in lines if line.status == LineStatus.unpaid
-               and earliest <= line.month <= latest and line.amount_due > ZERO]
+    collectable = [line for line in lines if line.status == LineStatus.unpaid
+                   and earliest <= line.month <= latest and line.amount_due > ZERO]
+    through = ahead_through(member.id, today)
+    payable = [line for line in collectable
+               if line.month <= current or (through is not None and line.month <= through)]
     year_lines = [line for line in lines if line.month.year == year]
     arrears = arrears_of([member.id], today).get(member.id, Arrears(0, ZERO))
     payments = list(db.session.scalars(sa.select(DuesPayment).where(
@@ -912,7 +1019,7 @@ def dues_account(member: Member, tenant: Tenant, *, year: int | None = None,
     reductions = list(db.session.scalars(sa.select(DuesReduction).where(
         DuesReduction.member_id == member.id).order_by(DuesReduction.requested_at.desc())))
     return DuesAccount(member, year, _assessment(member.id, year), year_lines, arrears,
-                       payable, payments, payers, reductions)
+                       payable, collectable, through, payments, payers, reductions)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -146,3 +146,14 @@ class MeetingAttachment(TenantScoped, NodeModel):
     size: Mapped[int]
     sha256: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CheckinFailure(NodeModel):
+    """Failed check-in codes per key (a member, a meeting), for the attempt limit: the shape
+    `shared.web.throttle.Throttle` counts in. Never the code entered."""
+
+    __tablename__ = "meeting_checkin_failures"
+
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    window_started_at: Mapped[dt.datetime]

@@ -12,7 +12,16 @@ import datetime as dt
 from typing import Any
 
 import segno
-from flask import Blueprint, Response, flash, redirect, render_template, request, send_file
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -34,7 +43,7 @@ from node.web.console import (
     readable,
 )
 from node.web.tenancy import tenant_url
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyAttempts
 
 blp = Blueprint("meeting_pages", __name__)
 
@@ -470,6 +479,31 @@ def my_meeting(visit: Visit, meeting_id: int) -> Any:
                            console=visit.principal.can(Role.org_viewer, meeting.org_code))
 
 
+def _wrong_code(visit: Visit, exc: services.WrongCheckinCode) -> str:
+    """Count the wrong code (its own transaction: the refused one rolled back) and say how
+    many tries are left."""
+    with visit.writing():
+        left = services.note_checkin_failure(visit.principal, exc.meeting_ids)
+    if left == 0:
+        return _("This is not the code of an open meeting of yours. No tries are left for now: "
+                 "wait %(minutes)s minutes, or ask the secretary to mark you present.",
+                 minutes=services.CHECKIN_WINDOW // 60)
+    return _("This is not the code of an open meeting of yours. Check the 6 digits shown at "
+             "the meeting (%(n)s tries left).", n=left)
+
+
+def _locked(page: Any, exc: TooManyAttempts) -> Any:
+    """Too many wrong codes: a readable 429, with Retry-After."""
+    retry = exc.headers.get("Retry-After", "")
+    minutes = max(1, -(-int(retry) // 60)) if retry.isdigit() else services.CHECKIN_WINDOW // 60
+    response, status = page({"code": _("Too many wrong codes. Try again in %(minutes)s "
+                                       "minutes, or ask the secretary to mark you present.",
+                                       minutes=minutes)}, 429)
+    response = make_response(response, status)
+    response.headers.update(exc.headers)
+    return response
+
+
 @account_page(blp, "/me/meetings/<int:meeting_id>/checkin", methods=("GET", "POST"))
 def checkin(visit: Visit, meeting_id: int) -> Any:
     """Where the QR code leads (the code in the link): confirm, and you are checked in."""
@@ -488,6 +522,10 @@ def checkin(visit: Visit, meeting_id: int) -> Any:
     try:
         with visit.writing():
             services.check_in(visit.principal, meeting_id, code)
+    except services.WrongCheckinCode as exc:
+        return page({"code": _wrong_code(visit, exc)}, 400)
+    except TooManyAttempts as exc:
+        return _locked(page, exc)
     except (InvalidInput, Conflict, Forbidden) as exc:
         return page({"code": _say(next(iter((exc.errors or {}).get("code", [])), None)
                                   or exc.detail or exc.title)},
@@ -513,6 +551,10 @@ def checkin_by_code(visit: Visit) -> Any:
             meeting = services.find_open_invitation(visit.principal, code)
             services.check_in(visit.principal, meeting.id, code)
             meeting_id = meeting.id
+    except services.WrongCheckinCode as exc:
+        return page({"code": _wrong_code(visit, exc)}, 400)
+    except TooManyAttempts as exc:
+        return _locked(page, exc)
     except (InvalidInput, Conflict, Forbidden) as exc:
         return page({"code": _say(next(iter((exc.errors or {}).get("code", [])), None)
                                   or exc.detail or exc.title)}, 400)

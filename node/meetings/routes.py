@@ -12,6 +12,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
 
 from node.auth.principal import Principal, current_principal
+from node.db import db
 from node.extensions import transactional
 from node.meetings import services
 from node.meetings.files import attachments_root, max_bytes
@@ -36,6 +37,8 @@ from node.meetings.schemas import (
 )
 from node.members.services import own_member
 from node.tenants.services import current_tenant
+from shared.db import transaction
+from shared.errors import InvalidInput
 from shared.web.api import Blueprint
 from shared.web.pagination import decode_cursor, page
 from shared.web.problems import PROBLEM_MIMETYPE, ProblemSchema
@@ -182,14 +185,20 @@ class MeetingAttendanceMark(MethodView):
 class MeetingCheckin(MethodView):
     @blp.arguments(CheckinSchema)
     @blp.response(200, AttendanceSchema)
-    @transactional
     def post(self, data: dict[str, Any], meeting_id: int) -> dict[str, Any]:
         """Check in with the code shown at the meeting (invitees, during the meeting; again
-        changes nothing)"""
+        changes nothing). Wrong codes are limited per member and per meeting: beyond the limit
+        429 with Retry-After; a wrong code answers 422 with `attempts_left`"""
         principal = current_principal()
-        row = services.check_in(principal, meeting_id, data["code"])
-        member = own_member(principal)
-        return _sheet_row(services.SheetRow(row, member.name, member.member_number))
+        try:
+            with transaction(db):
+                row = services.check_in(principal, meeting_id, data["code"])
+                member = own_member(principal)
+                return _sheet_row(services.SheetRow(row, member.name, member.member_number))
+        except services.WrongCheckinCode as exc:
+            with transaction(db):  # the refusal rolled back; the failure must hold
+                left = services.note_checkin_failure(principal, exc.meeting_ids)
+            raise InvalidInput(exc.detail, errors=exc.errors, attempts_left=left) from None
 
 
 @blp.route("/<int:meeting_id>/submit")

@@ -193,6 +193,10 @@ class KindCountSchema(Schema):
     met = fields.Integer(metadata={"description": "Windows with a meeting held"})
     held = fields.Integer(metadata={"description": "Meetings held in the period"})
     open = fields.Integer(metadata={"description": "Windows still running, not met yet"})
+    shared = fields.Integer(metadata={
+        "description": "Party lectures and theme days held in the period by an organization "
+                       "above for its subtree, with the branch's members invited: they meet "
+                       "the branch's windows too"})
 
 
 class UnitComplianceSchema(Schema):

@@ -7,7 +7,10 @@ Who may do what (records out of reach answer 404, as if they did not exist):
 - **read**: org viewers (or stronger) of the subtree, and the members invited (they see the
   minutes, the recording and the files, never the attendance of others);
 - **check in**: an invited member, with the meeting's code, during the meeting window
-  (`CHECKIN_OPENS_BEFORE` before the start until the end); again changes nothing;
+  (`CHECKIN_OPENS_BEFORE` before the start until the end); again changes nothing. Wrong codes
+  are limited (`CHECKIN_MAX_FAILURES` per member, `CHECKIN_MEETING_MAX_FAILURES` per meeting,
+  within `CHECKIN_WINDOW`): beyond, 429 until the window ends; a success clears the member's
+  count. The failures are counted in their own transaction, never with the code entered;
 - **approve or return** a submitted meeting: an org administrator of the committee above the
   meeting's org (where the tenant's `meeting_review` setting asks for review).
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import re
 import secrets
 from collections import defaultdict
@@ -49,6 +53,7 @@ from node.meetings.models import (
     LOCAL_TZ,
     Attendance,
     AttendanceStatus,
+    CheckinFailure,
     CheckinMethod,
     Meeting,
     MeetingAttachment,
@@ -62,9 +67,17 @@ from node.tenants.models import Tenant
 from shared.codes import SEGMENT_WIDTH
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.web.throttle import Throttle
+
+log = logging.getLogger(__name__)
 
 #: The check-in code works from this long before the start until the end.
 CHECKIN_OPENS_BEFORE = dt.timedelta(minutes=30)
+#: Wrong check-in codes allowed per member (all meetings) and per meeting (all members)
+#: within the window; a six-digit code cannot be found by guessing within these.
+CHECKIN_MAX_FAILURES = 5
+CHECKIN_MEETING_MAX_FAILURES = 30
+CHECKIN_WINDOW = 15 * 60  # seconds
 #: The longest meeting (a theme day may take the day).
 MAX_DURATION = dt.timedelta(hours=24)
 #: How far back a meeting may be recorded (补录) and how far ahead scheduled.
@@ -94,6 +107,10 @@ DUE_KINDS: dict[OrgKind, frozenset[MeetingKind]] = {
     OrgKind.general_branch: frozenset({MeetingKind.committee_meeting}),
     OrgKind.group: frozenset({MeetingKind.group_meeting}),
 }
+#: Kinds an organization may hold for the branches below it: a party lecture or a theme day
+#: of a committee or general branch counts as held for each branch whose members it invited.
+#: Assemblies, committee and life meetings, talks are the branch's own business and do not.
+SHARED_KINDS = frozenset({MeetingKind.party_lecture, MeetingKind.theme_day})
 _CODE_RE = re.compile(r"^\d{6}$")
 
 
@@ -504,10 +521,52 @@ def checkin_open(meeting: Meeting, now: dt.datetime) -> bool:
             and meeting.starts_at - CHECKIN_OPENS_BEFORE <= now <= meeting.ends_at)
 
 
+class WrongCheckinCode(InvalidInput):
+    """A code that is not the meeting's: the caller rolls back, then counts the failure in its
+    own transaction (`note_checkin_failure`) so that it holds."""
+
+    def __init__(self, detail: str, meeting_ids: Sequence[int]) -> None:
+        super().__init__(detail, errors={"code": ["Wrong code."]})
+        self.meeting_ids = list(meeting_ids)
+
+
+#: Failed check-in codes, counted in `meeting_checkin_failures`.
+checkin_throttle = Throttle(db, CheckinFailure)
+
+
+def _checkin_keys(principal: Principal, meeting_ids: Iterable[int]) -> tuple[str, list[str]]:
+    member = f"checkin:member:{principal.tenant_id}:{principal.member_id}"
+    return member, [f"checkin:meeting:{principal.tenant_id}:{i}" for i in meeting_ids]
+
+
+def _check_attempts(principal: Principal, meeting_ids: Iterable[int]) -> None:
+    """Refuse (429, Retry-After) a member, or a meeting, over its limit of wrong codes, before
+    any code is compared."""
+    member_key, meeting_keys = _checkin_keys(principal, meeting_ids)
+    checkin_throttle.check([member_key], max_failures=CHECKIN_MAX_FAILURES,
+                           window=CHECKIN_WINDOW)
+    checkin_throttle.check(meeting_keys, max_failures=CHECKIN_MEETING_MAX_FAILURES,
+                           window=CHECKIN_WINDOW)
+
+
+def note_checkin_failure(principal: Principal, meeting_ids: Sequence[int]) -> int:
+    """Count a wrong code for the member and for each meeting it may have been meant for
+    (call it in a transaction of its own, after the refused one rolled back). Returns the
+    attempts the member has left in the window."""
+    member_key, meeting_keys = _checkin_keys(principal, meeting_ids)
+    checkin_throttle.note([member_key, *meeting_keys], window=CHECKIN_WINDOW)
+    failures = db.session.get(CheckinFailure, member_key)
+    left = max(CHECKIN_MAX_FAILURES - (failures.failures if failures else 0), 0)
+    if left == 0:
+        log.warning("check-in codes locked for member %s of tenant %s (meetings %s)",
+                    principal.member_id, principal.tenant_id, list(meeting_ids))
+    return left
+
+
 def check_in(principal: Principal, meeting_id: int, code: str,
              now: dt.datetime | None = None) -> Attendance:
     """An invited member checks in with the code shown at the meeting; once is enough (again
-    changes nothing)."""
+    changes nothing). Wrong codes are limited per member and per meeting."""
     now = now or now_utc()
     meeting = get_meeting(principal, meeting_id)
     row = own_attendance(principal, meeting)
@@ -517,13 +576,16 @@ def check_in(principal: Principal, meeting_id: int, code: str,
         return row
     if not checkin_open(meeting, now):
         raise Conflict("Check-in is open from 30 minutes before the start until the end.")
+    _check_attempts(principal, [meeting.id])
     if not secrets.compare_digest(code.strip(), meeting.checkin_code):
-        raise InvalidInput("The code is not this meeting's.", errors={"code": ["Wrong code."]})
+        raise WrongCheckinCode("The code is not this meeting's.", [meeting.id])
     if meeting.review_status in (ReviewStatus.submitted, ReviewStatus.approved):
         raise Conflict("The meeting is under review or approved; its record is locked.")
     row.status, row.reason, row.method = AttendanceStatus.present, None, CheckinMethod.code
     row.checked_in_at = row.updated_at = now
     row.marked_by_account_id = principal.account_id or None
+    member_key, _meetings = _checkin_keys(principal, [])
+    checkin_throttle.clear([member_key])
     db.session.flush()
     return row
 
@@ -531,23 +593,25 @@ def check_in(principal: Principal, meeting_id: int, code: str,
 def find_open_invitation(principal: Principal, code: str,
                          now: dt.datetime | None = None) -> Meeting:
     """The meeting, among the member's invitations open for check-in now, with this code (a
-    member who only knows the code shown in the room)."""
+    member who only knows the code shown in the room). A wrong code counts against the member
+    and every meeting it may have been meant for."""
     now = now or now_utc()
     if principal.member_id is None:
         raise NotFound("This account is not linked to a member record.")
-    if not _CODE_RE.match(code.strip()):
-        raise InvalidInput("Enter the 6 digits shown at the meeting.",
-                           errors={"code": ["Wrong code."]})
     candidates = db.session.scalars(
         sa.select(Meeting).join(Attendance, Attendance.meeting_id == Meeting.id)
         .where(Attendance.member_id == principal.member_id,
                Meeting.status != MeetingStatus.cancelled,
                Meeting.starts_at <= now + CHECKIN_OPENS_BEFORE, Meeting.ends_at >= now)).all()
+    _check_attempts(principal, [meeting.id for meeting in candidates])
+    if not _CODE_RE.match(code.strip()):
+        raise InvalidInput("Enter the 6 digits shown at the meeting.",
+                           errors={"code": ["Wrong code."]})
     for meeting in candidates:
         if secrets.compare_digest(code.strip(), meeting.checkin_code):
             return meeting
-    raise InvalidInput("No meeting of yours is open for check-in with this code.",
-                       errors={"code": ["Wrong code."]})
+    raise WrongCheckinCode("No meeting of yours is open for check-in with this code.",
+                           [meeting.id for meeting in candidates])
 
 
 # --- review by the committee above ------------------------------------------------------------
@@ -755,12 +819,16 @@ class KindCount:
     met: int = 0
     held: int = 0
     open: int = 0
+    #: Meetings held in the period by an organization above for its subtree (`SHARED_KINDS`)
+    #: that invited the branch's members: they meet the branch's windows too.
+    shared: int = 0
 
     def add(self, other: KindCount) -> None:
         self.due += other.due
         self.met += other.met
         self.held += other.held
         self.open += other.open
+        self.shared += other.shared
 
 
 @dataclasses.dataclass
@@ -834,6 +902,11 @@ def compliance(principal: Principal, tenant: Tenant, *, period: Period,
       party groups their group meeting (counted in their branch's row). A committee meeting
       is owed only where the org has a committee: at least `branch_committee_min` current
       officers besides group leaders.
+    - **Held above, for the subtree**: a party lecture or theme day (`SHARED_KINDS`) held by
+      a committee or general branch counts as held, in the month it started, for every branch
+      below it with at least one (current) member among the invited; it is `shared` in the
+      branch's counts, meets its windows and counts as activity. The holder's own row (a
+      general branch) keeps it as `held`; roll-ups add `held` and `shared` apart.
     - **A branch created during a period** owes only the windows that start on or after the
       day it was founded (`founded_on`, else the day it was entered): a branch founded on
       15 May owes the monthly meetings from June and the quarterly ones from Q3; what it held
@@ -888,6 +961,8 @@ def compliance(principal: Principal, tenant: Tenant, *, period: Period,
                    Meeting.starts_at >= year_start, Meeting.starts_at < period_end)
             .group_by(Meeting.org_code, Meeting.kind, month)):
         held[(code, MeetingKind(kind))][int(m)] = int(n)
+    shared, shared_last = _shared_meetings(prefixes, counted, month, year_start, period_end,
+                                           min(now, period_end))
     period_start = local_midnight(period.start)
     in_period = sa.and_(within(Meeting.org_code, prefixes), counted,
                         Meeting.starts_at >= period_start, Meeting.starts_at < period_end)
@@ -923,8 +998,11 @@ def compliance(principal: Principal, tenant: Tenant, *, period: Period,
             owed.discard(MeetingKind.committee_meeting)
         counts = _empty_kinds()
         for meeting_kind, count in counts.items():
-            by_month = held.get((code, meeting_kind), {})
-            count.held = sum(n for m, n in by_month.items() if m >= period.first_month)
+            own = held.get((code, meeting_kind), {})
+            above = shared.get((code, meeting_kind), {})
+            count.held = sum(n for m, n in own.items() if m >= period.first_month)
+            count.shared = sum(n for m, n in above.items() if m >= period.first_month)
+            by_month = {m: own.get(m, 0) + above.get(m, 0) for m in {*own, *above}}
             step = cadence[meeting_kind]
             if meeting_kind not in owed or step <= 0:
                 continue
@@ -955,10 +1033,12 @@ def compliance(principal: Principal, tenant: Tenant, *, period: Period,
                                  or last[code] > branch_row.last_held_on):
                 branch_row.last_held_on = last[code]
             continue
+        last_held = max((day for day in (last.get(code), shared_last.get(code)) if day),
+                        default=None)
         rows[code] = UnitCompliance(
             org_id=org_id_, code=code, name=name, kind=kind, kinds=counts,
             attendance=attendance.get(code, Tally()), started_on=started,
-            last_held_on=last.get(code), afterwards=afterwards.get(code, 0))
+            last_held_on=last_held, afterwards=afterwards.get(code, 0))
     threshold = months_before(as_of, inactivity)
     for row in rows.values():
         old_enough = row.started_on is not None and row.started_on <= threshold
@@ -972,6 +1052,43 @@ def compliance(principal: Principal, tenant: Tenant, *, period: Period,
                     else OrgKind.committee, branches)
     return Compliance(period=period, as_of=as_of, org=scope_org, branches=branches,
                       children=children, total=total, cadence=cadence)
+
+
+def _ancestors(prefixes: Sequence[str]) -> list[str]:
+    """The codes above each prefix (some may name no organization: harmless in an IN)."""
+    return sorted({p[:n] for p in prefixes for n in range(len(p) - SEGMENT_WIDTH, 0,
+                                                           -SEGMENT_WIDTH)})
+
+
+def _shared_meetings(prefixes: list[str], counted: sa.ColumnElement[bool],
+                     month: sa.ColumnElement[Any], year_start: dt.datetime,
+                     period_end: dt.datetime, as_of_end: dt.datetime
+                     ) -> tuple[dict[tuple[str, MeetingKind], dict[int, int]], dict[str, dt.date]]:
+    """Meetings of `SHARED_KINDS` held by an organization above (or within) the scope for
+    branches of the scope below it, per invited member's branch: the number per (branch code,
+    kind, month of the year) from January to the period's end, and the last one's day (for
+    inactivity). Two GROUP BYs, however many branches."""
+    holders = within(Meeting.org_code, prefixes)
+    above = _ancestors(prefixes)
+    if above:
+        holders = sa.or_(holders, Meeting.org_code.in_(above))
+    below = sa.and_(holders, counted, Meeting.kind.in_(SHARED_KINDS),
+                    within(Member.org_code, prefixes), Member.org_code != Meeting.org_code,
+                    Member.org_code.startswith(Meeting.org_code))
+    joined = (sa.select().select_from(Meeting)
+              .join(Attendance, Attendance.meeting_id == Meeting.id)
+              .join(Member, Member.id == Attendance.member_id))
+    by_month: dict[tuple[str, MeetingKind], dict[int, int]] = defaultdict(dict)
+    for code, kind, m, n in db.session.execute(
+            joined.add_columns(Member.org_code, Meeting.kind, month,
+                               sa.func.count(sa.distinct(Meeting.id)))
+            .where(below, Meeting.starts_at >= year_start, Meeting.starts_at < period_end)
+            .group_by(Member.org_code, Meeting.kind, month)):
+        by_month[(code, MeetingKind(kind))][int(m)] = int(n)
+    last = {code: local_date(moment) for code, moment in db.session.execute(
+        joined.add_columns(Member.org_code, sa.func.max(Meeting.starts_at))
+        .where(below, Meeting.starts_at < as_of_end).group_by(Member.org_code))}
+    return by_month, last
 
 
 def _rollup(org_id: int, code: str, name: str, kind: OrgKind,

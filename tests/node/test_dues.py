@@ -217,7 +217,8 @@ def test_an_org_administrator_of_a_sibling_branch_cannot_assess(dues: Dues) -> N
 
 def test_paying_several_months_back_and_ahead(dues: Dues) -> None:
     generate(dues)
-    payment = pay(dues, dues.salaried, ["2025-03", "2025-09", "2025-12"], reference="R-1")
+    payment = pay(dues, dues.salaried, ["2025-03", "2025-09", "2025-12"], reference="R-1",
+                  consent_ahead=True)
     assert payment.amount == Decimal("270.00") and payment.kind == PaymentKind.monthly
     with tenant_context(dues.tenant.id):
         paid = [line.month.month for line in lines_of(dues.salaried)
@@ -227,12 +228,18 @@ def test_paying_several_months_back_and_ahead(dues: Dues) -> None:
                 if line.status == LineStatus.paid} == {payment.id}
         assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
             AuditEntry.action == "dues_payment.create")) == 1
+        # the collector gave the branch's consent in the same act, through the last month
+        consent = services.ahead_consent(dues.salaried.id)
+        assert consent is not None and consent.through_month == m("2025-12")
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "dues_ahead_consent.create")) == 1
 
 
 @pytest.mark.parametrize(("months", "error"), [
     (["2025-02"], Conflict),  # seven months back: beyond the 6-month back-pay limit
     (["2025-03", "2025-02"], Conflict),  # one bad month refuses the whole payment
-    (["2026-01"], InvalidInput),  # ahead within the limit, but no line yet
+    (["2026-01"], Conflict),  # ahead within the limit, without the branch's consent
+    (["2025-10"], Conflict),  # next month: ahead too
     (["2025-04", "2025-04"], InvalidInput),
 ])
 def test_refused_payments_change_nothing(dues: Dues, months: list[str], error: type) -> None:
@@ -253,7 +260,161 @@ def test_the_backpay_and_ahead_limits_are_tenant_settings(dues: Dues, session: A
         session.commit()
     assert pay(dues, dues.salaried, ["2025-01"]).amount == Decimal("90.00")
     with pytest.raises(Conflict, match="ahead"):
+        pay(dues, dues.salaried, ["2025-12"], consent_ahead=True)
+    with tenant_context(dues.tenant.id), pytest.raises(InvalidInput) as caught:
+        services.grant_ahead_consent(dues.branch_admin, db.session.get(Member, dues.salaried.id),
+                                     dues.reload(), through_month=m("2025-12"), today=TODAY)
+    assert caught.value.errors == {"through_month": ["Beyond the months that may be paid "
+                                                     "ahead."]}
+
+
+# --- paying ahead: the branch's consent ---------------------------------------------------------
+
+class _Provider:
+    name = "sandbox"
+
+    def checkout_url(self, request: Any) -> str:
+        return f"https://pay.example/{request.order_token}?amount={request.amount}"
+
+
+def _member_principal(d: Dues, member: Any) -> Principal:
+    return Principal(account_id=0, tenant_id=d.tenant.id, username="member",
+                     grants=((Role.member, d.b1.code),), member_id=member.id)
+
+
+def _checkout(d: Dues, member: Any, months: list[str],
+              today: dt.date = TODAY) -> PaymentOrder:
+    order, _url = services.start_checkout(
+        _member_principal(d, member), d.reload(), _Provider(), months=[m(x) for x in months],
+        notify_url="https://node.example/cb",
+        return_url=lambda token: f"https://node.example/{token}", today=today)
+    return order
+
+
+def _grant(d: Dues, member: Any, through: str, principal: Principal | None = None,
+           today: dt.date = TODAY) -> Any:
+    with tenant_context(d.tenant.id), acting_as("test"):
+        consent = services.grant_ahead_consent(
+            principal or d.branch_admin, db.session.get(Member, member.id), d.reload(),
+            through_month=m(through), today=today)
+        db.session.commit()
+        return consent
+
+
+def test_the_collector_pays_ahead_only_with_the_branchs_consent(dues: Dues) -> None:
+    generate(dues)
+    # the current month and back-pay need no consent
+    assert pay(dues, dues.salaried, ["2025-07", "2025-09"]).amount == Decimal("180.00")
+    with pytest.raises(services.AheadConsentRequired) as caught:
+        pay(dues, dues.salaried, ["2025-10", "2025-11", "2025-12"])  # a quarter ahead
+    assert caught.value.status == 409 and caught.value.code == "ahead-consent-required"
+    assert caught.value.errors == {"months": ["Paying ahead needs the branch's consent."]}
+    with tenant_context(dues.tenant.id):
+        db.session.rollback()
+        assert [line.month.month for line in lines_of(dues.salaried)
+                if line.status == LineStatus.paid] == [7, 9]
+        assert services.ahead_consent(dues.salaried.id) is None
+    payment = pay(dues, dues.salaried, ["2025-10", "2025-11", "2025-12"], consent_ahead=True)
+    assert payment.amount == Decimal("270.00")
+
+
+def test_a_consent_covers_the_months_through_its_month_only(dues: Dues) -> None:
+    generate(dues)
+    consent = _grant(dues, dues.salaried, "2025-11")
+    assert consent.through_month == m("2025-11") and consent.revoked_at is None
+    assert pay(dues, dues.salaried, ["2025-10", "2025-11"]).amount == Decimal("180.00")
+    with pytest.raises(services.AheadConsentRequired) as caught:
         pay(dues, dues.salaried, ["2025-12"])
+    assert caught.value.extra["consented_through"] == "2025-11"
+    # once its months are past, a consent no longer lets anyone pay ahead
+    with tenant_context(dues.tenant.id):
+        assert services.ahead_through(dues.salaried.id, TODAY) == m("2025-11")
+        assert services.ahead_through(dues.salaried.id, dt.date(2025, 11, 3)) is None
+        assert services.ahead_through(dues.retiree.id, TODAY) is None
+        # the consent is the branch's: it does not follow the member to another branch
+        member = db.session.get(Member, dues.salaried.id)
+        member.org_id, member.org_code = dues.b2.id, dues.b2.code
+        db.session.flush()
+        assert services.ahead_through(dues.salaried.id, TODAY) is None
+        db.session.rollback()
+
+
+def test_revoking_stops_paying_ahead_and_keeps_the_paid_months(dues: Dues) -> None:
+    generate(dues)
+    _grant(dues, dues.salaried, "2025-12")
+    pay(dues, dues.salaried, ["2025-10"])
+    with tenant_context(dues.tenant.id), acting_as("test"):
+        member = db.session.get(Member, dues.salaried.id)
+        revoked = services.revoke_ahead_consent(dues.branch_admin, member, now=NOW)
+        assert revoked is not None and revoked.revoked_at == NOW
+        again = services.revoke_ahead_consent(dues.branch_admin, member)
+        assert again is not None and again.revoked_at == NOW  # changes nothing
+        db.session.commit()
+        assert services.ahead_through(dues.salaried.id, TODAY) is None
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "dues_ahead_consent.update")) == 1
+    with pytest.raises(services.AheadConsentRequired):
+        pay(dues, dues.salaried, ["2025-11"])
+    with tenant_context(dues.tenant.id):
+        db.session.rollback()
+        by_month = {line.month.month: line.status for line in lines_of(dues.salaried)}
+        assert by_month[10] == LineStatus.paid and by_month[11] == LineStatus.unpaid
+    # granting again renews it
+    assert _grant(dues, dues.salaried, "2025-11").revoked_at is None
+    assert pay(dues, dues.salaried, ["2025-11"]).amount == Decimal("90.00")
+
+
+def test_online_checkout_ahead_needs_the_consent_and_the_account_says_so(dues: Dues) -> None:
+    generate(dues)
+    with tenant_context(dues.tenant.id), acting_as("test"):
+        with pytest.raises(services.AheadConsentRequired):
+            _checkout(dues, dues.salaried, ["2025-09", "2025-10"])
+        account = services.dues_account(db.session.get(Member, dues.salaried.id),
+                                        dues.reload(), today=TODAY)
+        assert account.ahead_through is None
+        assert max(line.month for line in account.payable) == m("2025-09")
+        assert max(line.month for line in account.collectable) == m("2025-12")
+        assert _checkout(dues, dues.salaried, ["2025-09"]).amount == Decimal("90.00")
+        db.session.rollback()
+    _grant(dues, dues.salaried, "2025-10")
+    with tenant_context(dues.tenant.id), acting_as("test"):
+        order = _checkout(dues, dues.salaried, ["2025-09", "2025-10"])
+        assert order.amount == Decimal("180.00")
+        with pytest.raises(services.AheadConsentRequired):
+            _checkout(dues, dues.salaried, ["2025-11"])
+        account = services.dues_account(db.session.get(Member, dues.salaried.id),
+                                        dues.reload(), today=TODAY)
+        assert account.ahead_through == m("2025-10")
+        assert max(line.month for line in account.payable) == m("2025-10")
+
+
+@pytest.mark.parametrize(("through", "field"), [
+    ("2025-09", "through_month"),  # the current month: nothing ahead
+    ("2025-03", "through_month"),
+    ("2026-10", "through_month"),  # beyond the tenant's 12 months ahead
+])
+def test_a_consent_names_a_month_ahead_within_the_limit(dues: Dues, through: str,
+                                                        field: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        _grant(dues, dues.salaried, through)
+    assert field in caught.value.errors
+    with tenant_context(dues.tenant.id):
+        db.session.rollback()
+        assert services.ahead_consent(dues.salaried.id) is None
+
+
+def test_only_administrators_over_the_members_branch_consent(dues: Dues) -> None:
+    sibling = _principal(dues.tenant, Role.org_admin, dues.b2)
+    viewer = _principal(dues.tenant, Role.org_viewer, dues.b1)
+    for principal in (sibling, viewer):
+        with pytest.raises(NotFound):
+            _grant(dues, dues.salaried, "2025-12", principal=principal)
+        with tenant_context(dues.tenant.id), pytest.raises(NotFound):
+            services.revoke_ahead_consent(principal, db.session.get(Member, dues.salaried.id))
+        with tenant_context(dues.tenant.id):
+            db.session.rollback()
+    assert _grant(dues, dues.salaried, "2025-12", principal=dues.committee_admin).org_code \
+        == dues.b1.code
 
 
 def test_a_paid_month_cannot_be_paid_again(dues: Dues) -> None:
@@ -319,7 +480,7 @@ def test_large_dues_are_forwarded_to_the_committee_above(dues: Dues) -> None:
 
 def test_closing_a_committee_closes_its_branches_and_the_totals_roll_up(dues: Dues) -> None:
     generate(dues)
-    pay(dues, dues.salaried, ["2025-09", "2025-10"])
+    pay(dues, dues.salaried, ["2025-09", "2025-10"], consent_ahead=True)
     pay(dues, dues.farmer, ["2025-09"], principal=dues.admin)
     with tenant_context(dues.tenant.id), acting_as("test"):
         services.record_large_payment(dues.branch_admin,

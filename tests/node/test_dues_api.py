@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from node.db import db
 from node.dues import services
 from node.dues.models import (
+    DuesAheadConsent,
     DuesAssessment,
     DuesConsent,
     DuesLine,
@@ -25,7 +26,9 @@ from node.tenants.scoping import tenant_context
 
 TODAY = services.local_today()
 MONTH = services.month_of(TODAY).strftime("%Y-%m")
-TABLES = (DuesAssessment, DuesLine, DuesPayment, DuesMonth, DuesReduction, DuesConsent)
+NEXT = services.add_months(services.month_of(TODAY), 1).strftime("%Y-%m")
+TABLES = (DuesAssessment, DuesLine, DuesPayment, DuesMonth, DuesReduction, DuesConsent,
+          DuesAheadConsent)
 
 
 @dataclasses.dataclass
@@ -116,6 +119,15 @@ def test_the_collectors_flow(client: Any, api: Api) -> None:
     ("POST", "/api/dues/consents", {"member_id": "{member}", "payer_member_id": "{member}"},
      "payer_member_id"),
     ("POST", "/api/dues/generate", {"org_id": 2**31 - 1, "year": 2025}, "org_id"),
+    ("POST", "/api/dues/payments", {"member_id": "{member}", "months": [NEXT],
+                                    "method": "cash"}, "months"),  # ahead, no consent
+    ("PUT", "/api/dues/members/{member}/ahead-consent", {"through_month": MONTH},
+     "through_month"),  # the current month is not ahead
+    ("PUT", "/api/dues/members/{member}/ahead-consent", {"through_month": "2025-13"},
+     "through_month"),
+    ("PUT", "/api/dues/members/{member}/ahead-consent", {"through_month": "2099-01"},
+     "through_month"),  # beyond the months that may be paid ahead
+    ("PUT", "/api/dues/members/{member}/ahead-consent", {}, "through_month"),
 ])
 def test_bad_input_is_a_problem_and_changes_nothing(client: Any, api: Api, method: str,
                                                      path: str, body: dict[str, Any],
@@ -153,3 +165,22 @@ def test_amounts_are_strings_of_yuan(client: Any, api: Api) -> None:
         assert assessment.monthly_amount == Decimal("30.00")
         assert isinstance(assessment.base, Decimal)
     db.session.remove()
+
+
+def test_the_consent_to_pay_ahead(client: Any, api: Api) -> None:
+    base = f"/api/dues/members/{api.member.id}"
+    r = client.post("/api/dues/payments", headers=api.headers,
+                    json={"member_id": api.member.id, "months": [NEXT], "method": "cash"})
+    assert r.status_code == 409 and r.json["code"] == "ahead-consent-required"
+    assert r.json["errors"] == {"months": ["Paying ahead needs the branch's consent."]}
+    r = client.put(f"{base}/ahead-consent", headers=api.headers,
+                   json={"through_month": NEXT, "note": "按季度交纳"})
+    assert r.status_code == 200, r.json
+    assert (r.json["through_month"], r.json["active"], r.json["note"]) == (NEXT, True, "按季度交纳")
+    assert client.get(base, headers=api.headers).json["ahead_through"] == NEXT
+    assert client.delete(f"{base}/ahead-consent", headers=api.headers).status_code == 204
+    assert client.delete(f"{base}/ahead-consent", headers=api.headers).status_code == 204
+    assert client.get(base, headers=api.headers).json["ahead_through"] is None
+    with tenant_context(api.tenant.id):
+        consent = db.session.scalars(sa.select(DuesAheadConsent)).one()
+        assert consent.revoked_at is not None and consent.through_month.strftime("%Y-%m") == NEXT

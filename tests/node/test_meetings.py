@@ -15,13 +15,20 @@ from node.auth.principal import Principal
 from node.db import db
 from node.grants.models import Role
 from node.meetings import services
-from node.meetings.models import LOCAL_TZ, Attendance, AttendanceStatus, Meeting, MeetingKind
+from node.meetings.models import (
+    LOCAL_TZ,
+    Attendance,
+    AttendanceStatus,
+    CheckinFailure,
+    Meeting,
+    MeetingKind,
+)
 from node.meetings.services import Period
 from node.orgs.models import OfficerPosition, Org
 from node.orgs.services import add_officer, update_org
 from node.tenants.models import Tenant
 from node.tenants.scoping import tenant_context
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyAttempts
 
 NOW = dt.datetime(2026, 11, 21, 2, 0, tzinfo=dt.UTC)
 
@@ -191,6 +198,98 @@ def test_check_in_over_the_api_is_idempotent_and_refusals_change_nothing(client,
     assert client.post(url, json={"code": code}, headers=site["h"]["admin_b2"]).status_code == 404
     mine = client.get("/api/me/meetings", headers=site["h"]["member_2"]).json
     assert mine["items"][0]["attendance"] == "present"
+
+
+def test_wrong_codes_are_limited_per_member_and_a_success_clears_the_count(site, monkeypatch):
+    starts = NOW + dt.timedelta(hours=2)
+    opens = starts - services.CHECKIN_OPENS_BEFORE
+    with in_tenant(site):
+        meeting = schedule(site, starts=starts, hold=False)
+        code = meeting.checkin_code
+        wrong = f"{(int(code) + 1) % 10**6:06d}"
+        me = member_principal(site, "m2")
+
+        def fail(principal: Principal) -> int:
+            with pytest.raises(services.WrongCheckinCode) as caught:
+                services.check_in(principal, meeting.id, wrong, now=opens)
+            assert caught.value.meeting_ids == [meeting.id]
+            return services.note_checkin_failure(principal, caught.value.meeting_ids)
+
+        assert [fail(me) for _ in range(3)] == [4, 3, 2]
+        services.check_in(me, meeting.id, code, now=opens)  # a success clears the member's count
+        assert db.session.get(CheckinFailure, f"checkin:member:{site['tenant'].id}:"
+                                               f"{site['m2'].id}") is None
+        other = member_principal(site, "m3")
+        assert [fail(other) for _ in range(services.CHECKIN_MAX_FAILURES)] == [4, 3, 2, 1, 0]
+        with pytest.raises(TooManyAttempts) as locked:  # even the right code, until later
+            services.check_in(other, meeting.id, code, now=opens)
+        assert locked.value.status == 429
+        assert 0 < int(locked.value.headers["Retry-After"]) <= services.CHECKIN_WINDOW + 1
+        with pytest.raises(TooManyAttempts):  # entering the code alone is locked as well
+            services.find_open_invitation(other, code, now=opens)
+        # the failures are recorded without the code
+        keys = list(db.session.scalars(sa.select(CheckinFailure.key)))
+        assert keys and not any(code in key or wrong in key for key in keys)
+        # the meeting counts every member's failures: at its limit, nobody checks in by code
+        monkeypatch.setattr(services, "CHECKIN_MEETING_MAX_FAILURES", 9)
+        fail(member_principal(site, "m1"))
+        with pytest.raises(TooManyAttempts):
+            services.check_in(member_principal(site, "m1"), meeting.id, code, now=opens)
+        # the secretary still marks attendance
+        row = services.mark_attendance(admin_of(site, "b1"), meeting, site["m3"].id,
+                                       AttendanceStatus.present, now=opens)
+        assert row.status == AttendanceStatus.present
+
+
+def test_a_wrong_code_entered_alone_counts_for_every_open_invitation(site):
+    starts = NOW + dt.timedelta(hours=1)
+    with in_tenant(site):
+        first = schedule(site, starts=starts, hold=False)
+        second = schedule(site, MeetingKind.theme_day, starts=starts, hold=False)
+        wrong = next(f"{n:06d}" for n in range(10**6)
+                     if f"{n:06d}" not in (first.checkin_code, second.checkin_code))
+        me = member_principal(site, "m2")
+        with pytest.raises(services.WrongCheckinCode) as caught:
+            services.find_open_invitation(me, wrong, now=starts)
+        assert sorted(caught.value.meeting_ids) == sorted([first.id, second.id])
+        services.note_checkin_failure(me, caught.value.meeting_ids)
+        tenant_id = site["tenant"].id
+        assert {key: row.failures for key, row in (
+            (key, db.session.get(CheckinFailure, key)) for key in (
+                f"checkin:member:{tenant_id}:{site['m2'].id}",
+                f"checkin:meeting:{tenant_id}:{first.id}",
+                f"checkin:meeting:{tenant_id}:{second.id}"))} == {
+            f"checkin:member:{tenant_id}:{site['m2'].id}": 1,
+            f"checkin:meeting:{tenant_id}:{first.id}": 1,
+            f"checkin:meeting:{tenant_id}:{second.id}": 1}
+
+
+def test_check_in_attempts_over_the_api_are_counted_and_then_refused(client, site, session):
+    with in_tenant(site):
+        meeting = schedule(site, starts=services.now_utc() - dt.timedelta(minutes=10),
+                           now=services.now_utc(), hold=False)
+        meeting_id, code = meeting.id, meeting.checkin_code
+        session.commit()
+    url = f"/api/meetings/{meeting_id}/checkin"
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    left = []
+    for _ in range(services.CHECKIN_MAX_FAILURES):
+        r = client.post(url, json={"code": wrong}, headers=site["h"]["member_2"])
+        assert r.status_code == 422 and r.json["errors"] == {"code": ["Wrong code."]}
+        left.append(r.json["attempts_left"])
+    assert left == [4, 3, 2, 1, 0]  # each failure held, though the request was refused
+    r = client.post(url, json={"code": code}, headers=site["h"]["member_2"])
+    assert r.status_code == 429 and r.mimetype == "application/problem+json"
+    assert r.json["code"] == "too-many-attempts" and int(r.headers["Retry-After"]) > 0
+    sheet = client.get(f"/api/meetings/{meeting_id}/attendance", headers=site["h"]["admin_b1"])
+    assert {row["status"] for row in sheet.json["items"]} == {"invited"}
+    # another member is not locked out
+    ok = client.post(url, json={"code": code}, headers=site["h"]["member_3"])
+    assert ok.status_code == 200 and ok.json["status"] == "present"
+    with in_tenant(site):
+        assert not db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+            AuditEntry.after.is_not(None), sa.cast(AuditEntry.after, sa.String).contains(
+                wrong)))
 
 
 # --- attendance sheet ----------------------------------------------------------------------
@@ -518,7 +617,8 @@ def test_compliance_over_the_api(client, site, session):
     assert r.status_code == 200, r.json
     assert r.json["period"] == "2026-10" and r.json["end"] == "2026-11-01"
     b1 = next(b for b in r.json["branches"] if b["org_id"] == site["b1"].id)
-    assert b1["kinds"]["theme_day"] == {"due": 1, "met": 1, "held": 1, "open": 0}
+    assert b1["kinds"]["theme_day"] == {"due": 1, "met": 1, "held": 1, "open": 0,
+                                        "shared": 0}
     assert r.json["cadence"]["member_assembly"] == 3
     bad = client.get("/api/meetings/compliance?period=2026-Q7", headers=site["h"]["viewer_c"])
     assert bad.status_code == 422 and "period" in bad.json["errors"]
@@ -570,4 +670,91 @@ def test_compliance_costs_the_same_queries_for_2_or_12_branches(site, world, con
         world.member(site["tenant"], branch)
         with in_tenant(site):
             schedule(site, MeetingKind.theme_day, org="b2", starts=local(2026, 11, 2, 9))
-    assert queries(Period.parse("2026-Q4")) == small <= 8
+    # 10 with the two for lectures and theme days held above (`_shared_meetings`)
+    assert queries(Period.parse("2026-Q4")) == small <= 10
+
+
+# --- lectures and theme days held above, for the branches below -----------------------------
+
+
+def test_a_committees_lecture_and_theme_day_count_for_each_invited_branch(site, world):
+    with in_tenant(site):
+        tenant, viewer = _tenant(site), admin_of(site, "c")
+        empty = world.org(site["tenant"], site["c"])  # a branch with no members: not invited
+        update_org(world.root_principal(site["tenant"]), db.session.get(Org, empty.id),
+                   {"founded_on": dt.date(2020, 1, 1)})
+        # 23:30 on 31 March (China time): March's and Q1's, though 15:30 UTC
+        lecture = schedule(site, MeetingKind.party_lecture, org="c",
+                           starts=local(2026, 3, 31, 23, 30), hours=1)
+        assert {a.member_id for a in db.session.scalars(sa.select(Attendance).where(
+            Attendance.meeting_id == lecture.id))} == {site[m].id for m in ("m1", "m2", "m3",
+                                                                            "s2")}
+        schedule(site, MeetingKind.theme_day, org="c", starts=local(2026, 4, 1, 0, 10), hours=1)
+        # an assembly is the branch's own business: held by the committee it counts for none
+        schedule(site, MeetingKind.member_assembly, org="c", starts=local(2026, 2, 10, 9))
+        # not held, or cancelled: nothing
+        schedule(site, MeetingKind.party_lecture, org="c", starts=local(2026, 5, 5, 9),
+                 hold=False, now=local(2026, 5, 1, 9))
+        later = local(2027, 1, 5, 9)
+
+        def at(label: str, code: str, principal: Principal = viewer) -> Any:
+            result = services.compliance(principal, tenant, period=Period.parse(label),
+                                         now=later)
+            return next(r for r in result.branches if r.code == code), result
+
+        for branch in ("b1", "b2"):
+            q1, _ = at("2026-Q1", site[branch].code)
+            lecture_count = q1.kinds[MeetingKind.party_lecture]
+            assert (lecture_count.met, lecture_count.due, lecture_count.held,
+                    lecture_count.shared) == (1, 1, 0, 1)
+            assert q1.kinds[MeetingKind.member_assembly].met == 0
+            march, _ = at("2026-03", site[branch].code)
+            assert march.kinds[MeetingKind.theme_day].met == 0  # the theme day is April's
+            april, _ = at("2026-04", site[branch].code)
+            assert (april.kinds[MeetingKind.theme_day].met,
+                    april.kinds[MeetingKind.theme_day].shared) == (1, 1)
+            q2, _ = at("2026-Q2", site[branch].code)
+            assert q2.kinds[MeetingKind.party_lecture].met == 0  # March's lecture is Q1's
+        lonely, result = at("2026-Q1", empty.code)
+        assert lonely.kinds[MeetingKind.party_lecture].met == 0
+        assert lonely.kinds[MeetingKind.party_lecture].shared == 0
+        # the roll-up: met in both branches, held by none of them
+        total = result.total.kinds[MeetingKind.party_lecture]
+        assert (total.met, total.due, total.held, total.shared) == (2, 3, 0, 2)
+        # a branch secretary, who reaches only the branch, sees it counted too
+        own, _ = at("2026-Q1", site["b1"].code, admin_of(site, "b1"))
+        assert own.kinds[MeetingKind.party_lecture].met == 1
+        # and it is the branch's activity
+        q2, _ = at("2026-Q2", site["b2"].code)
+        assert q2.last_held_on == dt.date(2026, 4, 1)
+
+
+def test_a_lecture_above_counts_for_a_branch_founded_mid_quarter_only_when_owed(site, world):
+    with in_tenant(site):
+        tenant, viewer = _tenant(site), admin_of(site, "c")
+        update_org(world.root_principal(site["tenant"]), db.session.get(Org, site["b2"].id),
+                   {"founded_on": dt.date(2026, 5, 15)})
+        schedule(site, MeetingKind.party_lecture, org="c", starts=local(2026, 6, 10, 9))
+        schedule(site, MeetingKind.party_lecture, org="c", starts=local(2026, 9, 30, 23, 30),
+                 hours=1)
+
+        def lectures(label: str) -> tuple[int, int, int]:
+            row = next(r for r in services.compliance(
+                viewer, tenant, period=Period.parse(label), now=NOW).branches
+                if r.code == site["b2"].code)
+            count = row.kinds[MeetingKind.party_lecture]
+            return count.met, count.due, count.shared
+
+        assert lectures("2026-Q2") == (0, 0, 1)  # Q2 began before the branch: not owed
+        assert lectures("2026-Q3") == (1, 1, 1)  # 23:30 on 30 September is Q3's
+        assert lectures("2026-Q4") == (0, 0, 0)  # Q4's window is still open on 21 November
+        assert lectures("2026") == (1, 1, 2)
+
+
+def test_a_lecture_above_counts_once_approved_where_the_tenant_reviews(site):
+    with in_tenant(site):
+        tenant, viewer = _tenant(site), admin_of(site, "c")
+        tenant.rules = {**(tenant.rules or {}), "meeting_review": 1}
+        schedule(site, MeetingKind.party_lecture, org="c", starts=local(2026, 10, 10, 9))
+        result = services.compliance(viewer, tenant, period=Period.parse("2026-Q4"), now=NOW)
+        assert result.total.kinds[MeetingKind.party_lecture].shared == 0

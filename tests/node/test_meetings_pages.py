@@ -121,3 +121,37 @@ def test_the_compliance_dashboard_and_the_calendar(app, connection, people):
     calendar = committee.get(f"{base}/console/meetings?month=2026-05")
     assert calendar.status_code == 200 and "2026-05" in calendar.text
     assert "安排会议" not in calendar.text  # a viewer schedules nothing
+
+
+def test_too_many_wrong_codes_are_refused_readably(app, connection, people, session):
+    from node.audit.recording import acting_as
+    from node.auth.principal import Principal
+    from node.meetings import services
+
+    now = dt.datetime.now(dt.UTC)
+    with tenant_context(people["tenant"].id), acting_as("test"):
+        admin = Principal(account_id=0, tenant_id=people["tenant"].id, username="t",
+                          grants=((Role.org_admin, people["branch"].code),))
+        meeting = services.schedule_meeting(admin, {
+            "org_id": people["branch"].id, "kind": "theme_day", "title": "主题党日",
+            "starts_at": now - dt.timedelta(minutes=5), "ends_at": now + dt.timedelta(hours=1),
+            "place": "党员活动室"}, now=now)
+        code = meeting.checkin_code
+        session.commit()
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    member = sign_in(app, people, "member")
+    url = f"/t/{people['tenant'].slug}/me/checkin"
+    token = _csrf(member, url)
+    for left in range(services.CHECKIN_MAX_FAILURES - 1, 0, -1):
+        refused = member.post(url, data={"csrf_token": token, "code": wrong})
+        assert refused.status_code == 400 and "签到码" in refused.text
+        assert f"还可尝试 {left} 次" in refused.text
+    last = member.post(url, data={"csrf_token": token, "code": wrong})
+    assert last.status_code == 400 and "请联系书记" in last.text
+    locked = member.post(url, data={"csrf_token": token, "code": code})
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    assert "错误次数过多" in locked.text and 'role="alert"' in locked.text
+    with tenant_context(people["tenant"].id):
+        session.expire_all()
+        assert session.scalar(sa.select(Attendance.status).where(
+            Attendance.member_id == people["plain"].id)) == AttendanceStatus.invited

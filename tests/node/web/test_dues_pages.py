@@ -219,3 +219,69 @@ def _inputs(text: str) -> dict[str, str]:
     return dict(re.findall(r'<input type="(?:text|number)" id="[^"]*" name="([^"]+)"\s*'
                            r'value="([^"]*)"', text))
 
+
+
+def test_the_branch_consents_to_paying_ahead_on_the_members_page(client: Any, dues_site: Any,
+                                                                 session: Any,
+                                                                 tweak_settings: Any) -> None:
+    from node.dues.models import DuesAheadConsent
+
+    site, slug = dues_site.site, dues_site.slug
+    following = services.add_months(services.month_of(TODAY), 1)
+    nxt = following.strftime("%Y-%m")
+    if following.year != TODAY.year:  # December: next month's line is next year's
+        with tenant_context(site.tenant.id), acting_as("test"):
+            principal = services.Principal(
+                account_id=0, tenant_id=site.tenant.id, username="test",
+                grants=((services.Role.tenant_admin, site.tenant.code_prefix),))
+            tenant = session.get(Tenant, site.tenant.id)
+            services.assess(principal, session.get(Member, site.plain_member.id), tenant,
+                            year=following.year, category=DuesCategory.salaried,
+                            base=Decimal("4000"))
+            services.generate(principal, session.get(Org, site.root.id), tenant,
+                              year=following.year, months=[following])
+            session.commit()
+    sign_in_as(client, dues_site, "secretary")
+    url = f"/t/{slug}/console/dues/members/{site.plain_member.id}"
+    page = client.get(url)
+    assert page.status_code == 200 and "预交党费" in page.text
+    token = csrf_of(page)
+    # ahead without consent: refused readably, nothing recorded
+    form = {"csrf_token": token, "member_id": site.plain_member.id, "months": nxt,
+            "method": "cash", "back": "member"}
+    refused = client.post(f"/t/{slug}/console/dues/record", data=form)
+    assert refused.status_code == 409 and "须经支部同意" in refused.text
+    assert _count(DuesPayment, site.tenant.id) == 0
+    bad = client.post(f"{url}/ahead-consent", data={"csrf_token": token,
+                                                    "through_month": THIS_MONTH})
+    assert bad.status_code == 400 and "请选择本月以后的月份" in bad.text
+    assert _count(DuesAheadConsent, site.tenant.id) == 0
+    done = client.post(f"{url}/ahead-consent", data={"csrf_token": token,
+                                                     "through_month": nxt, "note": "按季度"})
+    assert done.status_code == 303
+    assert f"经支部同意，可预交至 {nxt}" in client.get(url).text
+    # the member now sees next month among the months to pay
+    member = client.application.test_client()
+    sign_in_as(member, dues_site, "member")
+    tweak_settings(pay_provider="sandbox", pay_sandbox_url="http://127.0.0.1:9",
+                   pay_sandbox_secret="page-test-sandbox-secret")
+    mine = member.get(f"/t/{slug}/me/dues")
+    assert f'value="{nxt}"' in mine.text
+    # revoked: the collector may still take it, recording the consent with the payment
+    assert client.post(f"{url}/ahead-consent/revoke", data={"csrf_token": token}
+                       ).status_code == 303
+    assert f'value="{nxt}"' not in member.get(f"/t/{slug}/me/dues").text
+    assert client.post(f"/t/{slug}/console/dues/record", data=form).status_code == 409
+    sheet = client.get(f"/t/{slug}/console/dues?org_id={site.plain_member.org_id}"
+                       f"&month={nxt}")
+    assert sheet.status_code == 200 and 'name="consent_ahead"' in sheet.text
+    assert 'name="consent_ahead"' not in client.get(
+        f"/t/{slug}/console/dues?org_id={site.plain_member.org_id}&month={THIS_MONTH}").text
+    recorded = client.post(f"/t/{slug}/console/dues/record", data={**form,
+                                                                   "consent_ahead": "y"})
+    assert recorded.status_code == 303
+    assert _count(DuesPayment, site.tenant.id) == 1
+    with tenant_context(site.tenant.id):
+        consent = db.session.scalars(sa.select(DuesAheadConsent)).one()
+        assert consent.revoked_at is None and consent.through_month == following
+    db.session.remove()
