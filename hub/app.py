@@ -30,14 +30,16 @@ from hub.portal import web as portal_web
 from hub.portal.pages import blp as portal_blp
 from hub.settings import HubSettings
 from hub.stats.routes import blp as stats_blp
+from hub.transfers.pages import blp as transfer_pages_blp
+from hub.transfers.routes import blp as transfers_blp
 from shared.web.api import Api
 from shared.web.pages import serve_vendor
 
 BLUEPRINTS = (meta_blp, nodes_blp, keys_blp, stats_blp, feed_blp, accounts_blp, quarantine_blp,
-              directives_blp, identity_blp)
+              directives_blp, identity_blp, transfers_blp)
 #: Signed-in pages: sign-in and password, the administrator's console.
 PAGE_BLUEPRINTS = (auth_pages_blp, console_blp, account_pages_blp, directive_pages_blp,
-                   identity_pages_blp)
+                   identity_pages_blp, transfer_pages_blp)
 #: Front-end packages from the npm registry, installed in the checkout by `make setup`.
 VENDOR_DIR = Path(__file__).resolve().parent.parent / "node_modules"
 

@@ -18,6 +18,7 @@ from hub.directives.cli import directive_group
 from hub.feed.cli import feed_group
 from hub.nodes.cli import node_group, token_group
 from hub.settings import HubSettings
+from hub.transfers.cli import transfers_group
 from shared.settings import SettingsError
 from shared.web.commands import db_commands, fail_on_domain_error, load_env_file
 from shared.web.commands import run_gunicorn as serve_app
@@ -84,3 +85,4 @@ cli.add_command(feed_group(make_app=make_app, on_domain_error=fail_on_domain_err
 cli.add_command(directive_group(make_app=make_app, on_domain_error=fail_on_domain_error))
 cli.add_command(account_group(make_app=make_app, on_domain_error=fail_on_domain_error))
 cli.add_command(client_group(make_app=make_app, on_domain_error=fail_on_domain_error))
+cli.add_command(transfers_group(make_app=make_app, on_domain_error=fail_on_domain_error))

@@ -8,6 +8,7 @@ from hub.identity.models import IdentityEntry, IdentityNotice
 from hub.keys.models import DirectoryState
 from hub.nodes.models import EnrollmentFailure, EnrollmentToken, Node, NodeTenant
 from hub.stats.models import OrgStat, SnapshotTotal, StatChunk, StatSnapshot
+from hub.transfers.models import HubTransfer, TenantDirectoryState
 
 __all__ = [
            "Directive",
@@ -21,6 +22,7 @@ __all__ = [
            "HubLoginFailure",
            "HubOAuthClient",
            "HubToken",
+           "HubTransfer",
            "IdentityEntry",
            "IdentityNotice",
            "Node",
@@ -29,4 +31,5 @@ __all__ = [
            "SnapshotTotal",
            "StatChunk",
            "StatSnapshot",
+           "TenantDirectoryState",
 ]

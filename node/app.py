@@ -22,6 +22,9 @@ from node.directives.routes import blp as directives_blp
 from node.dues.pages import blp as dues_pages_blp
 from node.dues.routes import blp as dues_blp
 from node.dues.routes import me_blp as me_dues_blp
+from node.floating.pages import blp as floating_pages_blp
+from node.floating.routes import blp as floating_blp
+from node.floating.routes import me_blp as me_floating_blp
 from node.grants.pages import blp as grant_pages_blp
 from node.grants.routes import blp as grants_blp
 from node.identity.pages import blp as identity_pages_blp
@@ -47,6 +50,8 @@ from node.settings import NodeSettings
 from node.site.pages import blp as site_blp
 from node.tenants import scoping
 from node.tenants.pages import blp as tenant_pages_blp
+from node.transfers.pages import blp as transfer_pages_blp
+from node.transfers.routes import blp as transfers_blp
 from node.web import layout
 from shared.web.api import Api
 from shared.web.bearer import READ_METHODS
@@ -56,10 +61,12 @@ from shared.web.pages import serve_vendor
 PAGE_BLUEPRINTS = (member_pages_blp, org_pages_blp, import_pages_blp, grant_pages_blp,
                    audit_pages_blp, tenant_pages_blp, account_admin_pages_blp,
                    directive_pages_blp, quarantine_pages_blp, meeting_pages_blp,
-                   dues_pages_blp, report_pages_blp, identity_pages_blp)
+                   dues_pages_blp, report_pages_blp, identity_pages_blp, floating_pages_blp,
+                   transfer_pages_blp)
 BLUEPRINTS = (meta_blp, orgs_blp, members_blp, me_member_blp, accounts_blp, me_account_blp,
               grants_blp, audit_blp, imports_blp, articles_blp, directives_blp, quarantine_blp,
-              meetings_blp, me_meetings_blp, dues_blp, me_dues_blp, reports_blp, me_reports_blp)
+              meetings_blp, me_meetings_blp, dues_blp, me_dues_blp, reports_blp, me_reports_blp,
+              transfers_blp, floating_blp, me_floating_blp)
 
 
 def create_app(settings: NodeSettings | None = None) -> Flask:

@@ -15,12 +15,15 @@ from node.auth.cli import client_group
 from node.bus.cli import bus_group
 from node.db import db
 from node.directives.cli import directives_group
+from node.directory.cli import directory_group
 from node.dues.cli import dues_group
+from node.floating.cli import floating_group
 from node.identity.cli import identity_group
 from node.imports.cli import members_group
 from node.reports.cli import reports_group
 from node.settings import NodeSettings
 from node.stats.cli import stats_group
+from node.transfers.cli import transfers_group
 from shared.db import transaction
 from shared.identity import generate_key_b64
 from shared.settings import SettingsError
@@ -154,14 +157,25 @@ def run_gunicorn(app: Flask, *, host: str, port: int, workers: int,
 @click.option("--bus-url", default=None, help="NODE_BUS_URL, e.g. embedded:///abs/bus.sqlite3.")
 @click.option("--summary-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the tenants, accounts and URLs as JSON to this file.")
+@click.option("--cross-node-transfers", is_flag=True,
+              help="Only send the demo's transfer letters to the other node (once the hub's "
+                   "directory names it), then exit (`partynet demo` runs it).")
 def demo_command(host: str, port: int, instance: Path, reset: bool, no_serve: bool,
                  workers: int, tenants: tuple[str, ...], small: bool, node_id: str | None,
-                 bus_url: str | None, summary_file: Path | None) -> None:
+                 bus_url: str | None, summary_file: Path | None,
+                 cross_node_transfers: bool = False) -> None:
     """Set up a demo node (SQLite, two tenants, realistic data) and serve it."""
     import json
     import time
 
     from node import demo
+
+    if cross_node_transfers:
+        os.environ.update(demo.prepare_instance(instance, base_url=f"http://{host}:{port}",
+                                                settings={}))
+        make_app()
+        click.echo(f"sent {demo.seed_cross_node_transfers(lambda line: click.echo(line))}")
+        return
 
     unknown = [slug for slug in tenants if slug not in demo.ALL_TENANTS]
     if unknown:
@@ -201,7 +215,10 @@ cli.add_command(stats_group(make_app=make_app, on_domain_error=fail_on_domain_er
 cli.add_command(directives_group(make_app=make_app, on_domain_error=fail_on_domain_error))
 cli.add_command(identity_group(make_app=make_app, on_domain_error=fail_on_domain_error))
 cli.add_command(dues_group(make_app=make_app, on_domain_error=fail_on_domain_error))
+cli.add_command(floating_group(make_app=make_app, on_domain_error=fail_on_domain_error))
 cli.add_command(reports_group(make_app=make_app, on_domain_error=fail_on_domain_error))
+cli.add_command(transfers_group(make_app=make_app, on_domain_error=fail_on_domain_error))
+cli.add_command(directory_group(make_app=make_app, on_domain_error=fail_on_domain_error))
 _bus = bus_group(make_app=make_app, on_domain_error=fail_on_domain_error)
 cli.add_command(_bus)
 #: `partynet node relay` and `partynet node consume`: short names of the bus workers.

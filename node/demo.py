@@ -1323,7 +1323,10 @@ def _env_text(instance: Path, base_url: str) -> str:
         "# fresh random secrets, SQLite, debug cookies. `partynet node demo --reset` starts over.",
         f"NODE_SECRET_KEY={secrets.token_urlsafe(32)}",
         f"NODE_PII_KEY={pii_key}",
-        f"NODE_IDENTITY_HASH_KEY={secrets.token_urlsafe(32)}",
+        # The demo network's nodes share one (`partynet demo` passes it): the hub matches a
+        # person across nodes by these hashes.
+        "NODE_IDENTITY_HASH_KEY="
+        + (os.environ.get("PARTYNET_DEMO_IDENTITY_HASH_KEY") or secrets.token_urlsafe(32)),
         f"NODE_DATABASE_URL=sqlite:///{instance / DB_FILE}",
         "NODE_DEBUG=true",
         "NODE_NODE_ID=node-demo",
@@ -1369,6 +1372,7 @@ def setup_database(instance: Path, log: Callable[[str], None] = lambda _: None, 
     migrate.upgrade(db.engine)
     try:
         summaries = seed(log=log, tenants=tenants, scale=scale)
+        seed_transfers(log)
     finally:
         db.session.remove()
     return _remember_client_secrets(instance.resolve() / CLIENTS_FILE, summaries)
@@ -1459,3 +1463,163 @@ def banner(app: Flask, summaries: list[TenantSummary], *, base_url: str, instanc
               "With the access_token: `Authorization: Bearer <token>`, or Authorize at /api/docs.",
               "Ctrl-C stops the node." if serving else "Not serving (--no-serve)."]
     return "\n".join(lines)
+
+
+# --- transfers of the organization relationship (组织关系转接) -----------------------------------
+
+#: Every demo transfer gives this reason (how a later run knows they were made).
+TRANSFER_REASON_MARK = "（演示）"
+
+
+def _demo_code(spec: TenantSpec, key: str) -> str:
+    """The unified code a demo org gets (the seeding creates the tree in order, each child
+    the next code under its parent): known to other nodes without asking."""
+    return spec.code_prefix + "".join(f"{i + 1:03d}" for i in _key_path(spec, key))
+
+
+def _movable_members(org: Org, count: int) -> list[Member]:
+    """Full members of `org` on the rolls, not officers, not linked to an account, not in a
+    transfer yet: the last `count` by id (the same on every run)."""
+    from node.transfers.models import Transfer
+
+    busy = sa.select(Transfer.member_id).where(Transfer.member_id.is_not(None))
+    linked = sa.select(Account.member_id).where(Account.member_id.is_not(None))
+    from node.orgs.models import Officer
+
+    officers = sa.select(Officer.member_id).where(Officer.member_id.is_not(None))
+    return list(db.session.scalars(
+        sa.select(Member).where(Member.org_id == org.id, Member.status == Status.active,
+                                Member.stage == Stage.full, Member.id.not_in(busy),
+                                Member.id.not_in(linked), Member.id.not_in(officers))
+        .order_by(Member.id.desc()).limit(count)))
+
+
+def _admin_principal() -> Principal:
+    admin = db.session.scalars(sa.select(Account).where(Account.username == "admin")).one()
+    return load_principal(admin)
+
+
+def _has_demo_transfers(tenant: Tenant, *, remote: bool) -> bool:
+    from node.transfers.models import Side, Transfer
+
+    with tenant_context(tenant.id):
+        stmt = sa.select(Transfer.id).where(Transfer.side == Side.out,
+                                            Transfer.reason.endswith(TRANSFER_REASON_MARK))
+        stmt = stmt.where((Transfer.to_node != Transfer.from_node) if remote
+                          else (Transfer.to_node == Transfer.from_node))
+        return db.session.scalar(stmt.limit(1)) is not None
+
+
+def _send(tenant: Tenant, member: Member, to: TenantSpec, to_code: str, reason: str, *,
+          approve_out: bool = True, approve_in: bool = False) -> None:
+    """Apply (as the tenant's administrator, on the member's behalf) and, if asked, approve up
+    the sending chain (the letter leaves) and down the receiving chain (the member arrives)."""
+    from node.transfers import services as transfers
+    from node.transfers.models import Side, State, Transfer
+
+    with tenant_context(tenant.id):
+        principal = _admin_principal()
+        t = transfers.apply_transfer(
+            principal, member_id=member.id, to_tenant=to.slug, to_org_code=to_code,
+            reason=reason + TRANSFER_REASON_MARK)
+        while approve_out and t.state in (State.applied, State.approving):
+            t = transfers.approve(principal, t.id, note="同意转出")
+        uid = t.uid
+    if not approve_in:
+        return
+    with all_tenants():
+        to_tenant = db.session.scalars(sa.select(Tenant).where(Tenant.slug == to.slug)).one()
+    with tenant_context(to_tenant.id):
+        principal = _admin_principal()
+        incoming = db.session.scalars(sa.select(Transfer).where(
+            Transfer.uid == uid, Transfer.side == Side.in_)).one()
+        while incoming.state in (State.delivered, State.approving):
+            incoming = transfers.approve(principal, incoming.id, note="同意接收")
+
+
+def seed_transfers(log: Callable[[str], None] = lambda _: None) -> None:
+    """Once: transfers between the demo tenants of this node, so that the transfer pages, the
+    secretaries' inboxes and the printable letters have content.
+
+    - 九龙坡区 approves transfers automatically (the tenant rule): the letters it sends and
+      receives go through without anyone's click;
+    - within 大渡口区: one done (closed, the member in another branch), one just applied for,
+      waiting in the `secretary`'s inbox (the branch approves first);
+    - 大渡口区 -> 九龙坡区: done (received automatically there);
+    - 九龙坡区 -> 大渡口区: the letter delivered, waiting for the `committee`'s receiving
+      approval (and a branch to be named).
+    Transfers to and from the other node are `seed_cross_node_transfers` (they need the hub's
+    directory)."""
+    from node.transfers import services as transfers
+
+    with all_tenants():
+        here = {t.slug: t for t in db.session.scalars(sa.select(Tenant))}
+    if DADUKOU.slug not in here:
+        return
+    dadukou = here[DADUKOU.slug]
+    if _has_demo_transfers(dadukou, remote=False):
+        return
+    log("seeding transfers between the demo tenants ...")
+    with acting_as("demo"), transaction(db):
+        jiulongpo = here.get(JIULONGPO.slug)
+        if jiulongpo is not None:
+            transfers.configure_rules(jiulongpo, auto_approve=True)
+        with tenant_context(dadukou.id):
+            branch = db.session.scalars(sa.select(Org).where(
+                Org.code == _demo_code(DADUKOU, DADUKOU.branch_key))).one()
+            other = db.session.scalars(sa.select(Org).where(
+                Org.kind == OrgKind.branch, Org.id != branch.id,
+                Org.dissolved_on.is_(None)).order_by(Org.code)).first()
+            assert other is not None
+            leaving = _movable_members(branch, 1) + _movable_members(other, 2)
+        if len(leaving) == 3:
+            pending, done_here, to_jiulongpo = leaving
+            _send(dadukou, pending, DADUKOU, other.code, "工作调动", approve_out=False)
+            _send(dadukou, done_here, DADUKOU, branch.code, "居住地变更", approve_in=True)
+            if jiulongpo is not None:
+                _send(dadukou, to_jiulongpo, JIULONGPO,
+                      _demo_code(JIULONGPO, JIULONGPO.branch_key), "工作调动到九龙坡区")
+        if jiulongpo is not None:
+            with tenant_context(jiulongpo.id):
+                branch = db.session.scalars(sa.select(Org).where(
+                    Org.code == _demo_code(JIULONGPO, JIULONGPO.branch_key))).one()
+                movers = _movable_members(branch, 1)
+            if movers:
+                _send(jiulongpo, movers[0], DADUKOU, _demo_code(DADUKOU, DADUKOU.committee_key),
+                      "随迁到大渡口区")
+
+
+def seed_cross_node_transfers(log: Callable[[str], None] = lambda _: None) -> int:
+    """Once, when the hub's directory names the other node's tenants: a letter from each demo
+    tenant here to the other node. 大渡口区 -> 铜官区: delivered there, waiting for its
+    administrators; 铜官区 -> 九龙坡区: received automatically (九龙坡区's rule), the receipt
+    back. Returns how many were sent (0: done before, or the directory is not there yet)."""
+    from node.transfers import carrier
+
+    with all_tenants():
+        here = {t.slug: t for t in db.session.scalars(sa.select(Tenant))}
+    plans = {DADUKOU.slug: (TONGLING, TONGLING.code_prefix, "工作调动到铜陵市"),
+             TONGLING.slug: (JIULONGPO, _demo_code(JIULONGPO, JIULONGPO.branch_key),
+                             "返回重庆工作")}
+    sent = 0
+    for slug, (to, to_code, reason) in plans.items():
+        tenant = here.get(slug)
+        if tenant is None or _has_demo_transfers(tenant, remote=True):
+            continue
+        place = carrier.locate(db.session(), to.slug)
+        if place is None or place.node == carrier.this_node():
+            continue
+        spec = ALL_TENANTS[slug]
+        with acting_as("demo"), transaction(db):
+            with tenant_context(tenant.id):
+                branch = db.session.scalars(sa.select(Org).where(
+                    Org.code == _demo_code(spec, spec.committee_key))).one()
+                members = [m for org in db.session.scalars(sa.select(Org).where(
+                    Org.code.startswith(branch.code), Org.kind == OrgKind.branch)
+                    .order_by(Org.code.desc())) for m in _movable_members(org, 1)][:1]
+            if not members:
+                continue
+            _send(tenant, members[0], to, to_code, reason)
+        log(f"sent a transfer letter from {slug} to {to.slug} on {place.node}")
+        sent += 1
+    return sent

@@ -5,7 +5,9 @@ from node.audit.models import AuditEntry
 from node.auth.models import AuthorizationCode, OAuthClient, Token
 from node.content.models import Article, ArticleLike, Attachment
 from node.directives.models import Directive, DirectiveRead
+from node.directory.models import DirectoryNode, DirectoryTenant, DirectoryVersion
 from node.dues.models import (
+    DuesAheadConsent,
     DuesAssessment,
     DuesConsent,
     DuesLine,
@@ -16,13 +18,15 @@ from node.dues.models import (
     OrderLine,
     PaymentOrder,
 )
+from node.floating.models import FloatingCertificate, FloatingParticipation
 from node.grants.models import Grant
 from node.identity.models import IdentityFlag
-from node.meetings.models import Attendance, Meeting, MeetingAttachment
+from node.meetings.models import Attendance, CheckinFailure, Meeting, MeetingAttachment
 from node.members.models import ActivityEntry, Member, OrgChange, StageChange, StatusChange
 from node.orgs.models import Officer, Org, OrgMove
 from node.reports.models import MemberReport
 from node.tenants.models import Tenant
+from node.transfers.models import Transfer, TransferApproval, TransferEvent, TransferSerial
 
 __all__ = [
     "Account",
@@ -33,8 +37,13 @@ __all__ = [
     "Attendance",
     "AuditEntry",
     "AuthorizationCode",
+    "CheckinFailure",
     "Directive",
     "DirectiveRead",
+    "DirectoryNode",
+    "DirectoryTenant",
+    "DirectoryVersion",
+    "DuesAheadConsent",
     "DuesAssessment",
     "DuesConsent",
     "DuesLine",
@@ -42,6 +51,8 @@ __all__ = [
     "DuesPayment",
     "DuesReduction",
     "DuesReminder",
+    "FloatingCertificate",
+    "FloatingParticipation",
     "Grant",
     "IdentityFlag",
     "LoginFailure",
@@ -60,4 +71,8 @@ __all__ = [
     "StatusChange",
     "Tenant",
     "Token",
+    "Transfer",
+    "TransferApproval",
+    "TransferEvent",
+    "TransferSerial",
 ]

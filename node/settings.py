@@ -76,6 +76,9 @@ class NodeSettings(EnvSettings):
     #: over the checkout requests and the callbacks).
     pay_sandbox_url: str = ""
     pay_sandbox_secret: str = dataclasses.field(default="", repr=False)
+    #: A TrueType font (or collection) with Chinese characters for printable PDFs (the
+    #: transfer letter); Debian/Ubuntu: `apt-get install fonts-wqy-microhei`.
+    pdf_font: str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 
     def validate(self) -> list[str]:
         problems = []

@@ -50,6 +50,11 @@ PIDS_FILE = "demo.pids"
 #: Written in a node's folder once it is enrolled: later runs skip the enrollment.
 ENROLLED_FILE = "enrolled"
 SUMMARY_FILE = "summary.json"
+#: The nodes' shared key of the national-ID hashes (NODE_IDENTITY_HASH_KEY), made once: the
+#: hub matches a person across nodes by it (duplicates, transfers), so one network, one key.
+IDENTITY_KEY_FILE = "identity-hash.key"
+#: Written in a node's folder once its demo transfers to the other node are sent.
+TRANSFERS_FILE = "transfers-sent"
 #: Written in the hub's folder once the demo directives are published: later runs skip them.
 DIRECTIVES_FILE = "directives-published"
 #: What the hub sends every node after enrollment: (kind, priority, title, text, link).
@@ -159,7 +164,8 @@ class Network:
         """Delete only what the demo network made, never the instance folder itself."""
         for name in (HUB_DIR, LOG_DIR, *(node.node_id for node in NODES)):
             shutil.rmtree(self.instance / name, ignore_errors=True)
-        for name in (BUS_FILE, f"{BUS_FILE}-wal", f"{BUS_FILE}-shm", PIDS_FILE):
+        for name in (BUS_FILE, f"{BUS_FILE}-wal", f"{BUS_FILE}-shm", PIDS_FILE,
+                     IDENTITY_KEY_FILE):
             (self.instance / name).unlink(missing_ok=True)
 
     def running_pids(self) -> list[int]:
@@ -179,6 +185,13 @@ class Network:
     def prepare(self) -> None:
         for name in (HUB_DIR, LOG_DIR, *(node.node_id for node in NODES)):
             self.folder(name).mkdir(parents=True, exist_ok=True)
+        key_file = self.instance / IDENTITY_KEY_FILE
+        if not key_file.exists():
+            key_file.touch(mode=0o600)
+            key_file.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
+        # Read by `partynet node demo` when it writes a node's env file (its first run).
+        self.base_env["PARTYNET_DEMO_IDENTITY_HASH_KEY"] = key_file.read_text(
+            encoding="utf-8").strip()
         hub = self.folder(HUB_DIR)
         _update_env_file(hub / "hub.env", once={"HUB_SECRET_KEY": secrets.token_urlsafe(32)},
                          always={"HUB_DATABASE_URL": f"sqlite:///{hub / 'hub.db'}",
@@ -363,6 +376,39 @@ class Network:
         marker.write_text("published\n", encoding="utf-8")
         echo(f"the hub published {len(DIRECTIVES)} directives to every node")
 
+    def send_transfers(self, echo: Any, seconds: float = 60) -> None:
+        """Once per node: when the hub's tenant directory (sent by the hub's worker after
+        enrollment) names the other node's tenants, the node sends its demo transfer letters
+        there (`partynet node demo --cross-node-transfers`); the workers carry them on."""
+        everyone = {tenant["slug"] for _spec, tenant in self.tenants()}
+        todo = [spec for spec in NODES
+                if not (self.folder(spec.node_id) / TRANSFERS_FILE).exists()]
+        deadline = time.monotonic() + seconds
+        while todo:
+            self.check_children()
+            for spec in list(todo):
+                listed = self.run(f"transfers-{spec.node_id}", spec.node_id, "directory",
+                                  "list")
+                if not all(f"/{slug} " in listed for slug in everyone):
+                    continue
+                output = self.run(f"transfers-{spec.node_id}", spec.node_id, "demo",
+                                  "--cross-node-transfers", "--instance",
+                                  str(self.folder(spec.node_id)), "--host", self.host,
+                                  "--port", str(self.node_ports[spec.node_id]))
+                (self.folder(spec.node_id) / TRANSFERS_FILE).write_text(output,
+                                                                        encoding="utf-8")
+                for line in output.splitlines():
+                    if line.startswith("sent a transfer letter"):
+                        echo(f"  {spec.node_id}: {line}")
+                todo.remove(spec)
+            if todo and time.monotonic() > deadline:
+                echo(f"  the hub's tenant directory has not reached "
+                     f"{', '.join(s.node_id for s in todo)}: no transfers between the nodes "
+                     f"this time (the next run sends them)")
+                return
+            if todo:
+                time.sleep(1)
+
     def publish_statistics(self) -> None:
         self._parallel([lambda spec=spec: self.run(f"stats-{spec.node_id}", spec.node_id,
                                                   "stats", "publish") for spec in NODES])
@@ -427,6 +473,7 @@ class Network:
             f"  statistics    {hub}/api/stats/rollup?prefix=50   (Chongqing; 34: Anhui)",
             f"  rankings      {hub}/api/stats/rankings?metric=party_members",
             f"  directives    {hub}/console/directives   (sign in as a hub administrator)",
+            f"  transfers     {hub}/console/transfers   (the national view, no member data)",
         ]
         for spec in NODES:
             url = self.node_url(spec.node_id)
@@ -441,6 +488,8 @@ class Network:
                     f"    sign in       {url}{login}",
                     f"    directives    {url}/t/{tenant['slug']}/directives   (pinned on "
                     f"the members' cards)",
+                    f"    transfers     {url}/t/{tenant['slug']}/console/transfers   "
+                    f"(组织关系转接: inboxes of admin, committee, secretary)",
                     f"    on the hub    {hub}/api/stats/rollup?prefix={tenant['code_prefix']}"
                     f"   {hub}/api/feed?tenant={tenant['slug']}",
                 ]
@@ -504,6 +553,7 @@ def run_demo(*, instance: Path, host: str, port_base: int, reset: bool, no_serve
                                lambda url=url: _ready(url), 90)
         echo("waiting for the nodes' statistics and articles to reach the hub ...")
         network.wait_for_delivery(echo)
+        network.send_transfers(echo)
         click.echo(network.banner(seconds=time.monotonic() - started, fresh=fresh,
                                   serving=True))
         while True:

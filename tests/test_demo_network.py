@@ -123,6 +123,29 @@ def test_demo_network_starts_enrolls_delivers_and_stops_cleanly(tmp_path):
             time.sleep(0.5)
         assert held == expected, _logs(tmp_path)
 
+        # The demo's transfers between the nodes, through the hub: 大渡口区 -> 铜官区 waits
+        # at 铜官区; 铜官区 -> 九龙坡区 is received automatically and closed by the receipt.
+        demo_dir = tmp_path / "demo"
+        deadline = time.monotonic() + 60
+        while True:
+            states = (_transfer_states(demo_dir / "tongling-1" / "node.db"),
+                      _transfer_states(demo_dir / "chongqing-1" / "node.db"))
+            if (("in", "dadukou", "tongguan", "delivered") in states[0]
+                    and ("out", "tongguan", "jiulongpo", "closed") in states[0]
+                    and ("in", "tongguan", "jiulongpo", "received") in states[1]) \
+                    or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert ("in", "dadukou", "tongguan", "delivered") in states[0], (states, _logs(tmp_path))
+        assert ("out", "tongguan", "jiulongpo", "closed") in states[0], (states, _logs(tmp_path))
+        assert ("in", "tongguan", "jiulongpo", "received") in states[1], states
+        assert ("out", "dadukou", "dadukou", "applied") in states[1], states  # an inbox's
+        with contextlib.closing(sqlite3.connect(demo_dir / "hub" / "hub.db")) as db:
+            assert sorted(db.execute("SELECT origin_tenant, destination_tenant, state "
+                                     "FROM hub_transfers")) == [
+                ("dadukou", "tongguan", "issued"), ("tongguan", "jiulongpo", "closed")]
+        assert f"{cq}/t/dadukou/console/transfers" in text
+
         pids = [int(line.split()[1]) for line in
                 (tmp_path / "demo" / "demo.pids").read_text().splitlines()]
         # three gunicorn masters, three bus workers, the nodes' two payment sandboxes
@@ -178,3 +201,9 @@ def test_demo_refuses_to_start_twice_on_one_instance(tmp_path):
         sleeper.kill()
         sleeper.wait()
 
+
+
+def _transfer_states(path: Path) -> set[tuple[str, str, str, str]]:
+    """(side, from tenant, to tenant, state) of every transfer in a node's database."""
+    with contextlib.closing(sqlite3.connect(path, timeout=10)) as db:
+        return set(db.execute("SELECT side, from_tenant, to_tenant, state FROM transfers"))

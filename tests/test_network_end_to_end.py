@@ -213,24 +213,18 @@ def _keys(hits: dict[str, Any]) -> list[str]:
     return [item["content_key"] for item in hits["items"]]
 
 
-# --- the scenario ---------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_hub_and_two_nodes_end_to_end(network: Network) -> None:
-    net = network
-
-    def wait(check: Callable[[], bool], what: str, seconds: float = 45) -> None:
-        _wait_for(check, seconds, what, net)
-
-    # --- Installation: each operator sets up (in parallel), the hub issues two tokens.
+def install(net: Network, wait: Callable[[Callable[[], bool], str], None], *,
+            client_role: str) -> tuple[list[str], dict[str, str]]:
+    """Every operator installs (in parallel): the hub with an administrator account, a service
+    client of `client_role` and an enrollment token per node; each node with its tenant and a
+    public client. Then all serve. Returns the two enrollment tokens and each setup's output."""
     hub_setup = net.chain(
         "hub", ["db", "upgrade"], ["bus", "keygen"],
         *(["enroll-token", "create", "--node-id", node_id, "--prefix", prefix, "--by", "e2e"]
           for _folder, node_id, _slug, _name, prefix in NODES),
         ["account", "create", HUB_ADMIN, "--name", "国家管理员", "--password", HUB_PASSWORD],
-        ["client", "create", "--name", "e2e service", "--grant-type", "client_credentials",
-         "--role", "administrator"])
+        ["client", "create", "--name", f"e2e {client_role}", "--grant-type",
+         "client_credentials", "--role", client_role])
     node_setups = {folder: net.chain(
         folder, ["db", "upgrade"], ["bus", "keygen"],
         ["tenant", "create", "--slug", slug, "--name", name, "--code-prefix", prefix,
@@ -250,6 +244,21 @@ def test_hub_and_two_nodes_end_to_end(network: Network) -> None:
                   "--workers", "1")
     wait(lambda: _ready(net.hub_url) or hub_server.poll() is not None, "the hub serving")
     assert hub_server.poll() is None, net.logs()
+    return tokens, outputs
+
+
+# --- the scenario ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_hub_and_two_nodes_end_to_end(network: Network) -> None:
+    net = network
+
+    def wait(check: Callable[[], bool], what: str, seconds: float = 45) -> None:
+        _wait_for(check, seconds, what, net)
+
+    # --- Installation: each operator sets up (in parallel), the hub issues two tokens.
+    tokens, outputs = install(net, wait, client_role="administrator")
 
     # --- Enrollment over HTTP, one token each; the registry lists both nodes and tenants.
     for (folder, node_id, slug, _name, prefix), token in zip(NODES, tokens, strict=True):

@@ -3,11 +3,11 @@
 Importing this package registers the built-in types (`federation.messages.bus`,
 `federation.messages.stats`,
 `federation.messages.content`, `federation.messages.directives`,
-`federation.messages.identity`). Other packages
+`federation.messages.identity`, `federation.messages.transfers`). Other packages
 register their own types with `@register("partynet.<area>.<name>.v1")` on a `MessageSchema`.
 """
 
-from federation.messages import bus, content, directives, identity, stats
+from federation.messages import bus, content, directives, identity, stats, transfers
 from federation.messages.fields import MessageSchema
 from federation.messages.registry import (
     MESSAGE_TYPES,
@@ -28,5 +28,6 @@ __all__ = [
     "register",
     "schema_for",
     "stats",
+    "transfers",
     "validate_data",
 ]

@@ -14,10 +14,10 @@ import hashlib
 import re
 from typing import Any, ClassVar
 
-from marshmallow import ValidationError, validate
+from marshmallow import validate
 
 from federation.canonical import encode_canonical
-from federation.messages.fields import Bool, Int, List, MessageSchema, Nested, Str, Time
+from federation.messages.fields import Bool, Int, List, MessageSchema, Nested, Pattern, Str, Time
 from federation.messages.registry import register
 
 __all__ = [
@@ -75,28 +75,17 @@ def content_hash(data: dict[str, Any]) -> str:
     return hashlib.sha256(encode_canonical(item)).hexdigest()
 
 
-class _Pattern(Str):
-    pattern: ClassVar[re.Pattern[str]]
-    message: ClassVar[str]
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if self.pattern.fullmatch(text) is None:
-            raise ValidationError(self.message)
-        return text
-
-
-class ContentKey(_Pattern):
+class ContentKey(Pattern):
     pattern = CONTENT_KEY
     message = "Not a content key like <tenant slug>:<article id>."
 
 
-class OrgCode(_Pattern):
+class OrgCode(Pattern):
     pattern = _CODE
     message = "Not an organization code (6 to 64 digits)."
 
 
-class Sha256(_Pattern):
+class Sha256(Pattern):
     pattern = _HASH
     message = "Not a lowercase hex SHA-256."
 

@@ -72,7 +72,9 @@ class Nested(fields.Nested):
     """A nested `MessageSchema` (the registry checks the nested schema is strict too)."""
 
 
-class _Pattern(Str):
+class Pattern(Str):
+    """A string that must match `pattern` whole (subclass and set `pattern` and `message`)."""
+
     pattern: re.Pattern[str]
     message = "Invalid format."
 
@@ -96,11 +98,11 @@ class Time(Str):
         return text
 
 
-class KeyId(_Pattern):
+class KeyId(Pattern):
     pattern = KEY_ID_PATTERN
     message = "Not a key id like ed25519:<kid>."
 
 
-class PartyId(_Pattern):
+class PartyId(Pattern):
     pattern = PARTY_ID_PATTERN
     message = "Not a party id (a node id or hub)."

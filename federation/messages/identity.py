@@ -20,7 +20,16 @@ from typing import Any, ClassVar
 from marshmallow import ValidationError, validate, validates_schema
 
 from federation.messages.directives import TenantSlug
-from federation.messages.fields import Bool, Int, List, MessageSchema, Nested, PartyId, Str, Time
+from federation.messages.fields import (
+    Bool,
+    Int,
+    List,
+    MessageSchema,
+    Nested,
+    PartyId,
+    Pattern,
+    Time,
+)
 from federation.messages.registry import register
 
 __all__ = [
@@ -46,22 +55,16 @@ _HASH = re.compile(r"[0-9a-f]{64}")
 _REGION = re.compile(r"[0-9]{6}")
 
 
-class IdentityHash(Str):
+class IdentityHash(Pattern):
     """A keyed hash of a national ID: 64 lowercase hex characters (never the ID itself)."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if _HASH.fullmatch(text) is None:
-            raise ValidationError("Not a keyed hash (64 lowercase hex characters).")
-        return text
+    pattern = _HASH
+    message = "Not a keyed hash (64 lowercase hex characters)."
 
 
-class Region(Str):
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if _REGION.fullmatch(text) is None:
-            raise ValidationError("Not a 6-digit region code.")
-        return text
+class Region(Pattern):
+    pattern = _REGION
+    message = "Not a 6-digit region code."
 
 
 class Entry(MessageSchema):

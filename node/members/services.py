@@ -43,11 +43,20 @@ _NATIONAL_ID_RE = re.compile(r"^\d{15}$|^\d{17}[\dXx]$")
 
 def allocate_member_numbers(tenant: Tenant, count: int) -> list[str]:
     """Network-unique numbers: the tenant's (prefix-free) code prefix and a sequence."""
-    db.session.refresh(tenant, with_for_update=True)
+    # FOR NO KEY UPDATE: serializes the allocations without blocking the foreign-key checks
+    # of inserts into the tenant (FOR UPDATE did, and deadlocked with them on PostgreSQL).
+    db.session.refresh(tenant, with_for_update={"key_share": True})
     start = tenant.next_member_seq + 1
     tenant.next_member_seq += count
     return [f"{tenant.code_prefix}{seq:0{MEMBER_SEQ_WIDTH}d}"
             for seq in range(start, start + count)]
+
+
+def require_on_rolls(member: Member) -> None:
+    """A member transferred out is kept read-only: the record belongs to the history."""
+    if member.status == Status.transferred_out:
+        raise Conflict("This member was transferred out; the record is read-only.",
+                       errors={"status": ["Transferred out."]})
 
 
 def check_member_org(org: Org) -> None:
@@ -189,6 +198,7 @@ ADMIN_FIELDS = frozenset({"name", "ethnicity", "education", "applied_on", "admit
 
 def update_member(principal: Principal, member: Member, data: dict[str, Any]) -> Member:
     require_reach(principal, Role.org_admin, member.org_code)
+    require_on_rolls(member)
     unknown = set(data) - ADMIN_FIELDS
     if unknown:
         raise InvalidInput("These fields cannot be changed here.",
@@ -201,6 +211,7 @@ def update_member(principal: Principal, member: Member, data: dict[str, Any]) ->
 
 def update_self_declared(member: Member, data: dict[str, Any]) -> Member:
     """The member tier of maintenance: only self-declared fields."""
+    require_on_rolls(member)
     unknown = set(data) - set(SELF_DECLARED_FIELDS)
     if unknown:
         raise InvalidInput("Only your contact details can be changed here.",
@@ -253,6 +264,7 @@ def change_stage(principal: Principal, member: Member, *, to_stage: Stage,
                  effective_on: dt.date, note: str | None = None) -> list[RuleWarning]:
     """Advance one step in the pipeline; the history keeps the date of every step."""
     require_reach(principal, Role.org_admin, member.org_code)
+    require_on_rolls(member)
     current = STAGE_ORDER.index(member.stage)
     if current + 1 == len(STAGE_ORDER):
         raise Conflict("A full member has no further stage.",
@@ -297,6 +309,7 @@ def move_member(principal: Principal, member: Member, *, to_org_id: int, effecti
                 reason: str | None = None) -> Member:
     """Move within the tenant: needs administration of both the old and the new org."""
     require_reach(principal, Role.org_admin, member.org_code)
+    require_on_rolls(member)
     org = _org_in_reach(principal, to_org_id, Role.org_admin, "to_org_id")
     check_member_org(org)
     if org.id == member.org_id:

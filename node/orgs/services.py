@@ -13,6 +13,7 @@ from node.auth.principal import Principal
 from node.auth.reach import require_role, within
 from node.db import db
 from node.dues.models import (
+    DuesAheadConsent,
     DuesAssessment,
     DuesConsent,
     DuesLine,
@@ -160,7 +161,8 @@ def update_org(principal: Principal, org: Org, data: dict[str, Any]) -> Org:
 
 #: Dues records keep their branch's code too (lines, closed months, payments, ...).
 DUES_CODED = tuple((model, model.org_code) for model in (
-    DuesLine, DuesMonth, DuesPayment, DuesAssessment, DuesReduction, DuesConsent, DuesReminder))
+    DuesLine, DuesMonth, DuesPayment, DuesAssessment, DuesReduction, DuesConsent, DuesReminder,
+    DuesAheadConsent))
 
 
 def _recode_subtree(old: str, new: str) -> None:

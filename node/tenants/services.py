@@ -233,7 +233,10 @@ def update_tenant_settings(principal: Principal, tenant: Tenant, *, name: str,
     tenant.name = name
     tenant.brand_color = brand_color.lower() if brand_color else None
     tenant.logo_text = logo_text or None
-    tenant.rules = {key: value for key, value in merged.items() if value != DEFAULT_RULES[key]}
+    # (rules this page does not manage, e.g. the transfers' `transfer_*`, are kept)
+    kept = {key: value for key, value in (tenant.rules or {}).items() if key not in RULE_RANGES}
+    tenant.rules = kept | {key: value for key, value in merged.items()
+                           if value != DEFAULT_RULES[key]}
     after = {"name": tenant.name, "brand_color": tenant.brand_color,
              "logo_text": tenant.logo_text, "rules": dict(tenant.rules)}
     db.session.flush()

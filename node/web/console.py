@@ -152,6 +152,9 @@ def current_visit() -> Visit | None:
 #: The services speak English (the API's problem details); pages show these translations.
 SERVICE_MESSAGES: dict[str, Any] = {
     "Required.": _l("Required."),
+    "This member was transferred out; the record is read-only.":
+        _l("This member was transferred out; the record is read-only."),
+    "Transferred out.": _l("Transferred out; the record is read-only."),
     "The date is in the future.": _l("The date cannot be in the future."),
     "Future.": _l("The date cannot be in the future."),
     "Before the previous change.": _l("The date is before the previous change."),
@@ -348,6 +351,8 @@ def console_links() -> list[dict[str, str]]:
              ("meeting_pages.calendar_page", _("Meetings"), "console"),
              ("meeting_pages.compliance", _("Compliance"), "console"),
              ("dues_pages.month_page", _("Dues"), "console"),
+             ("transfer_pages.inbox", _("Transfers"), "console"),
+             ("floating_pages.floating_list", _("Floating members"), "console"),
              ("import_pages.upload", _("Import"), "admin"),
              ("grant_pages.grants", _("Roles"), "admin"),
              ("audit_pages.audit_log", _("Audit log"), "admin"),

@@ -86,7 +86,8 @@ def test_the_console_pages_are_accessible_and_fit_the_screen(console_hub, open_p
     assert violations == [], f"login: {violations}"
     _sign_in(page, console_hub)
     paths = ["/console", "/console/nodes", "/console/nodes/node-cq", "/console/tokens",
-             "/console/quarantine", "/console/feed", "/console/accounts", "/account/password"]
+             "/console/quarantine", "/console/feed", "/console/accounts", "/account/password",
+             "/console/transfers"]
     page.goto(console_hub.url("/console/quarantine?status=all"))
     paths.append(page.locator("table.data a").first.get_attribute("href"))
     for path in paths:

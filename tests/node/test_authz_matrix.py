@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import io
 import secrets
+import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -39,6 +40,7 @@ from node.db import NodeModel, db
 from node.directives.models import Audience, Directive, DirectiveKind, Priority
 from node.dues.models import DuesLine, DuesReduction, ReductionKind
 from node.dues.services import local_today
+from node.floating.models import FloatingCertificate
 from node.grants.models import Grant, Role
 from node.meetings.models import Attendance as MeetingAttendance
 from node.meetings.models import (
@@ -56,6 +58,7 @@ from node.reports.models import MemberReport
 from node.settings import NodeSettings
 from node.tenants.models import Tenant
 from node.tenants.scoping import all_tenants
+from node.transfers.models import Transfer, TransferApproval
 from shared import identity as nid
 
 PASSWORD = "correct-horse-1"
@@ -112,6 +115,21 @@ class Scope:
     meeting_file: int = 0  # a file attached to `meeting`
     dues_line: int = 0  # this month's unpaid dues line of `member`
     reduction: int = 0  # a hardship request for `member`, awaiting the committee above
+    # transfers of `member` (rows as the saga leaves them): an application awaiting the
+    # branch, a letter received for the branch awaiting assignment, a letter rejected, one
+    # expired and one out (issued by the committee above the branch)
+    transfer: int = 0
+    incoming: int = 0
+    rejected: int = 0
+    expired: int = 0
+    issued: int = 0
+    slug: str = ""  # the scope's tenant
+    to_code: str = ""  # where its transfers go: the other branch of the tenant
+    # floating certificates: `member`'s (home side, pending), one hosted by the branch
+    # (pending) and one hosted by the branch and active (participation may be recorded)
+    floating: int = 0
+    hosted: int = 0
+    hosting: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -316,6 +334,10 @@ def matrix(connection: sa.Connection, national_id: Callable[[int], str], app: Fl
              "org_code": code, "org_name": "支部", "absences": [], "generated_at": now}
             for t, member, (org, code) in [(tenant[s], members[s], branch[s]) for s in SCOPES]
             + [(a, self_member, branch["own"])]])
+        transfers = _transfers(tenant, slugs, branch, members, now,
+                               issuer={"own": (c1, pa + "001"), "sibling": (c1, pa + "001"),
+                                       "other": (root_b, pb)})
+        floating = _floating(tenant, slugs, branch, members)
         db.session.commit()
     db.session.remove()
     headers = {p: h for p, (_, h) in tokens.items()}
@@ -325,7 +347,7 @@ def matrix(connection: sa.Connection, national_id: Callable[[int], str], app: Fl
         s: Scope(s, *branch[s], {"own": g1, "sibling": g2, "other": gx}[s], members[s],
                  scope_accounts[s], grant_ids[i], officers[s], articles[s], drafts[s],
                  attachments[s], quarantined[s], directives[s], **meeting_records[s],
-                 **dues[s])
+                 **dues[s], **transfers[s], **floating[s])
         for i, s in enumerate(SCOPES)},
         accounts=accounts, self_member=self_member, headers=headers, national_id=national_id)
 
@@ -334,6 +356,7 @@ CHECKIN_CODE = "123456"
 PAY_SECRET = "matrix-sandbox-secret-0123"
 THIS_MONTH = local_today().replace(day=1)
 MONTH = THIS_MONTH.strftime("%Y-%m")
+NEXT_MONTH = (THIS_MONTH + dt.timedelta(days=32)).strftime("%Y-%m")
 REPORT_MONTH = (THIS_MONTH - dt.timedelta(days=1)).replace(day=1)
 
 
@@ -341,6 +364,56 @@ def _dues_line(tenant_id: int, member: int, org: int, code: str) -> dict[str, An
     return {"tenant_id": tenant_id, "member_id": member, "org_id": org, "org_code": code,
             "month": THIS_MONTH, "category": "salaried", "base": Decimal("3000"),
             "amount_due": Decimal("15.00"), "rule_version": "cpc-2008", "status": "unpaid"}
+
+
+def _transfers(tenant: dict[str, int], slugs: dict[int, str],
+               branch: dict[str, tuple[int, str]], members: dict[str, int], now: dt.datetime,
+               issuer: dict[str, tuple[int, str]]) -> dict[str, dict[str, Any]]:
+    """Each scope's transfer rows (see `Scope`), going to the other branch of the tenant
+    (three statements for all scopes)."""
+    other = {"own": "sibling", "sibling": "own", "other": "other"}
+    hashes = dict(db.session.execute(sa.select(Member.id, Member.national_id_hash)
+                                     .where(Member.id.in_(list(members.values())))).all())
+    rows, to_codes = [], {}
+    for s in SCOPES:
+        code = branch[s][1]
+        to_codes[s] = branch[other[s]][1] if s != "other" else code + "001"
+        base = {"tenant_id": tenant[s], "member_id": members[s], "member_name": "党员",
+                "org_code": code, "issuer_org_code": issuer[s][1], "from_node": "node-local",
+                "from_tenant": slugs[tenant[s]], "from_org_code": code, "from_org_name": "支部",
+                "to_node": "node-local", "to_tenant": slugs[tenant[s]],
+                "to_org_code": to_codes[s], "to_org_name": "支部", "reason": "工作调动",
+                "identity_hash": hashes[members[s]], "auto_approve": False, "created_at": now,
+                "updated_at": now}
+        letter = {"attempt": 1, "serial": f"{slugs[tenant[s]]}-1", "issued_at": now,
+                  "valid_until": now + dt.timedelta(days=30)}
+        rows += [{**base, "uid": str(uuid.uuid4()), "side": "out", "state": "applied",
+                  "attempt": 0},
+                 {**base, **letter, "uid": str(uuid.uuid4()), "side": "in",
+                  "state": "delivered", "member_id": None, "to_org_code": code},
+                 {**base, **letter, "uid": str(uuid.uuid4()), "side": "out",
+                  "state": "rejected", "reason_code": "refused", "reason_text": "有误"},
+                 {**base, **letter, "uid": str(uuid.uuid4()), "side": "out",
+                  "state": "expired", "valid_until": now - dt.timedelta(days=1)},
+                 {**base, **letter, "uid": str(uuid.uuid4()), "side": "out",
+                  "state": "issued"}]
+    ids = _insert(Transfer, rows)
+    out: dict[str, dict[str, Any]] = {}
+    approvals = []
+    for i, s in enumerate(SCOPES):
+        mine = ids[5 * i:5 * i + 5]
+        (org, code), common = branch[s], {"tenant_id": tenant[s]}
+        approvals += [
+            {**common, "transfer_id": mine[0], "attempt": 0, "chain": "send", "position": 0,
+             "org_id": org, "org_code": code, "org_name": "支部"},
+            {**common, "transfer_id": mine[0], "attempt": 0, "chain": "send", "position": 1,
+             "org_id": issuer[s][0], "org_code": issuer[s][1], "org_name": "党委"},
+            {**common, "transfer_id": mine[1], "attempt": 1, "chain": "receive",
+             "position": 0, "org_id": org, "org_code": code, "org_name": "支部"}]
+        out[s] = dict(zip(("transfer", "incoming", "rejected", "expired", "issued"), mine,
+                          strict=True)) | {"slug": slugs[tenant[s]], "to_code": to_codes[s]}
+    db.session.execute(sa.insert(TransferApproval), approvals)
+    return out
 
 
 def _meeting(tenant_id: int, org: int, code: str, now: dt.datetime,
@@ -622,6 +695,51 @@ def meeting_review() -> Rule:
             return success()
         return refused(403) if reaches(p, s, Role.org_viewer) else refused(404)
     return rule
+
+
+def _floating(tenant: dict[str, int], slugs: dict[int, str],
+              branch: dict[str, tuple[int, str]], members: dict[str, int]
+              ) -> dict[str, dict[str, int]]:
+    """Each scope's floating certificates (see `Scope`): the host sides have no home row here
+    (steps to a missing side are ignored, as the carrier allows)."""
+    today = dt.date.today()
+    out: dict[str, dict[str, int]] = {}
+    for s in SCOPES:
+        code = branch[s][1]
+        base = {"tenant_id": tenant[s], "number": f"{code}-LD-1", "member_name": "党员",
+                "member_number": "1", "member_stage": "full", "home_tenant_slug": slugs[tenant[s]],
+                "home_org_code": code, "home_org_name": "支部",
+                "host_tenant_slug": slugs[tenant[s]], "host_tenant_name": "单位",
+                "host_org_code": code, "host_org_name": "支部",
+                "starts_on": today - dt.timedelta(days=30), "until": today + dt.timedelta(days=90),
+                "reason": "外出务工", "org_code": code}
+        ids = _insert(FloatingCertificate, [
+            {**base, "uid": str(uuid.uuid4()), "side": "home", "status": "pending",
+             "member_id": members[s]},
+            {**base, "uid": str(uuid.uuid4()), "side": "host", "status": "pending"},
+            {**base, "uid": str(uuid.uuid4()), "side": "host", "status": "active",
+             "number": f"{code}-LD-2"}])
+        out[s] = dict(zip(("floating", "hosted", "hosting"), ids, strict=True))
+    return out
+
+
+def transfer_write() -> Rule:
+    """A transfer's step of the target branch: its administrators (and those above) decide;
+    those who only read it get 403, others 404."""
+    def rule(p: str, s: str) -> Outcome:
+        if reaches(p, s, Role.org_admin):
+            return success()
+        return refused(403) if reaches(p, s, Role.org_viewer) else refused(404)
+    return rule
+
+
+def _linked_member(t: Scope) -> int:
+    """The full member of the target branch linked to the scope's account (may transfer)."""
+    with all_tenants():
+        member = db.session.scalar(sa.select(Account.member_id).where(Account.id == t.account))
+    db.session.remove()
+    assert member is not None
+    return int(member)
 
 
 def article_listing() -> Rule:
@@ -921,6 +1039,13 @@ POLICY: dict[tuple[str, str], Entry] = {
         lambda m, t: "/api/dues/consents", body_reference(Role.org_admin), success=201,
         json=lambda m, p, t: {"member_id": t.member, "payer_member_id": m.self_member},
         effect=lambda m, p, t: {("dues_consents", None), AUDITED}),
+    ("dues.MemberAheadConsent", "PUT"): Entry(
+        lambda m, t: f"/api/dues/members/{t.member}/ahead-consent", in_reach(Role.org_admin),
+        json=lambda m, p, t: {"through_month": NEXT_MONTH},
+        effect=lambda m, p, t: {("dues_ahead_consents", None), AUDITED}),
+    ("dues.MemberAheadConsent", "DELETE"): Entry(  # nothing to revoke: 204, no change
+        lambda m, t: f"/api/dues/members/{t.member}/ahead-consent", in_reach(Role.org_admin),
+        success=204),
     ("dues.Callback", "POST"): Entry(
         lambda m, t: "/api/dues/callbacks/sandbox", lambda p, s: refused(403), public=True,
         json=lambda m, p, t: {"order": "x", "txn_id": "y", "amount": "15.00",
@@ -943,6 +1068,87 @@ POLICY: dict[tuple[str, str], Entry] = {
     ("reports.MemberReport", "GET"): Entry(
         lambda m, t: f"/api/reports/members/{t.member}/{REPORT_MONTH:%Y-%m}",
         in_reach(Role.org_viewer)),
+    # transfers: viewers read their subtrees' sides (members their own applications); the
+    # administrators of the org whose step is due decide it; the issuing committee (the one
+    # above the branch) acts on letters
+    ("transfers.Transfers", "GET"): Entry(
+        lambda m, t: "/api/transfers?limit=200", listing(Role.org_viewer),
+        contains=has_id("transfer")),
+    ("transfers.Transfers", "POST"): Entry(
+        lambda m, t: "/api/transfers", body_reference(Role.org_admin), success=201,
+        json=lambda m, p, t: {"member_id": _linked_member(t), "to_tenant": t.slug,
+                              "to_org_code": t.to_code, "reason": "工作调动"},
+        effect=lambda m, p, t: {("transfers", None), ("transfer_approvals", None),
+                                ("transfer_events", None), AUDITED}),
+    ("transfers.TransferDestinations", "GET"): Entry(
+        lambda m, t: "/api/transfers/destinations", lambda p, s: success(), scopes=("self",)),
+    ("transfers.TransferById", "GET"): Entry(lambda m, t: f"/api/transfers/{t.transfer}",
+                                             in_reach(Role.org_viewer)),
+    ("transfers.TransferApprove", "POST"): Entry(
+        lambda m, t: f"/api/transfers/{t.transfer}/approve", transfer_write(),
+        json=lambda m, p, t: {"note": "同意"},
+        effect=lambda m, p, t: {("transfers", t.transfer), ("transfer_approvals", None),
+                                ("transfer_events", None), AUDITED}),
+    ("transfers.TransferReject", "POST"): Entry(
+        lambda m, t: f"/api/transfers/{t.transfer}/reject", transfer_write(),
+        json=lambda m, p, t: {"reason": "材料不全"},
+        effect=lambda m, p, t: {("transfers", t.transfer), ("transfer_approvals", None),
+                                ("transfer_events", None), AUDITED}),
+    ("transfers.TransferCancel", "POST"): Entry(
+        lambda m, t: f"/api/transfers/{t.transfer}/cancel", transfer_write(),
+        json=lambda m, p, t: {"reason": "撤回"},
+        effect=lambda m, p, t: {("transfers", t.transfer), ("transfer_events", None),
+                                AUDITED}),
+    ("transfers.TransferAssign", "POST"): Entry(
+        lambda m, t: f"/api/transfers/{t.incoming}/assign", transfer_write(),
+        json=lambda m, p, t: {"org_id": t.branch},
+        effect=lambda m, p, t: {("transfers", t.incoming), ("transfer_events", None),
+                                AUDITED}),
+    ("transfers.TransferResend", "POST"): Entry(
+        lambda m, t: f"/api/transfers/{t.rejected}/resend", meeting_review(),
+        json=lambda m, p, t: {},
+        effect=lambda m, p, t: {("transfers", t.rejected), ("transfer_events", None),
+                                AUDITED}),
+    ("transfers.TransferReissue", "POST"): Entry(
+        lambda m, t: f"/api/transfers/{t.expired}/reissue", meeting_review(),
+        effect=lambda m, p, t: {("transfers", t.expired), ("transfer_events", None),
+                                AUDITED}),
+    ("transfers.TransferVoid", "POST"): Entry(
+        lambda m, t: f"/api/transfers/{t.issued}/void", meeting_review(),
+        json=lambda m, p, t: {"note": "遗失"},
+        effect=lambda m, p, t: {("transfers", t.issued), ("transfer_serials", None),
+                                ("transfer_events", None), AUDITED}),
+    # floating certificates: viewers read their subtrees' (either side); the member's
+    # administrators issue, the host branch's administrators accept, decline and record
+    ("floating.Certificates", "GET"): Entry(
+        lambda m, t: "/api/floating?limit=200", listing(Role.org_viewer),
+        contains=has_id("floating")),
+    ("floating.Certificates", "POST"): Entry(
+        lambda m, t: "/api/floating", body_reference(Role.org_admin), success=201,
+        json=lambda m, p, t: {"member_id": _linked_member(t), "host_tenant": t.slug,
+                              "host_org_code": t.to_code, "starts_on": TODAY,
+                              "until": (dt.date.today() + dt.timedelta(days=90)).isoformat(),
+                              "reason": "外出务工"},
+        effect=lambda m, p, t: {("floating_certificates", None), AUDITED}),
+    ("floating.CertificateById", "GET"): Entry(lambda m, t: f"/api/floating/{t.floating}",
+                                               in_reach(Role.org_viewer)),
+    ("floating.CertificateAccept", "POST"): Entry(
+        lambda m, t: f"/api/floating/{t.hosted}/accept", transfer_write(),
+        effect=lambda m, p, t: {("floating_certificates", t.hosted), AUDITED}),
+    ("floating.CertificateDecline", "POST"): Entry(
+        lambda m, t: f"/api/floating/{t.hosted}/decline", transfer_write(),
+        json=lambda m, p, t: {"reason": "不在本地"},
+        effect=lambda m, p, t: {("floating_certificates", t.hosted), AUDITED}),
+    ("floating.CertificateEnd", "POST"): Entry(
+        lambda m, t: f"/api/floating/{t.hosting}/end", transfer_write(),
+        json=lambda m, p, t: {},
+        effect=lambda m, p, t: {("floating_certificates", t.hosting), AUDITED}),
+    ("floating.CertificateParticipation", "POST"): Entry(
+        lambda m, t: f"/api/floating/{t.hosting}/participation", transfer_write(),
+        json=lambda m, p, t: {"meeting_id": t.held_meeting, "status": "present"},
+        effect=lambda m, p, t: {("floating_participations", None)}),
+    ("me_floating.MyCertificates", "GET"): Entry(lambda m, t: "/api/me/floating",
+                                                 own_member_only(), scopes=("self",)),
     ("audit.AuditEntries", "GET"): Entry(
         lambda m, t: f"/api/audit?entity_type=member&entity_id={t.member}",
         listing(Role.org_admin, admins_only=True),

@@ -70,6 +70,22 @@ POLICY: dict[str, dict[str, Any]] = {
     "report_pages.member_report": {"ok": {"secretary", "admin"}},
     "report_pages.member_report_download": {"ok": {"secretary", "admin"}, "file": True},
     "identity_pages.flagged": {"ok": {"secretary", "admin"}},
+    "floating_pages.floating_list": {"ok": {"secretary", "admin"}},
+    "floating_pages.floating_new": {"ok": {"secretary", "admin"}},
+    "floating_pages.floating_detail": {"ok": {"secretary", "admin"}},
+    "floating_pages.my_floating": {"ok": {"member", "secretary"}, "not_found": {"admin"}},
+    "transfer_pages.inbox": {"ok": {"secretary", "admin"}},
+    "transfer_pages.rules": {"ok": {"admin"}},
+    "transfer_pages.apply_page": {"ok": {"secretary", "admin"}},
+    "transfer_pages.detail": {"ok": {"secretary", "admin"}},
+    "transfer_pages.my_apply": {"ok": {"member", "secretary"}, "not_found": {"admin"}},
+    "transfer_pages.my_transfers": {"ok": {"member", "secretary"}, "not_found": {"admin"}},
+    # the plain member's own transfer: only they see it as theirs
+    "transfer_pages.my_transfer": {"ok": {"member"}, "not_found": {"secretary", "admin"}},
+    # the letter shows the national ID: the issuing committee (here the tenant admin) prints
+    "transfer_pages.letter": {"ok": {"admin"}, "file": True},
+    "transfer_pages.my_letter": {"ok": {"member"}, "not_found": {"secretary", "admin"},
+                                 "file": True},
 }
 
 
@@ -131,7 +147,50 @@ def records(console, session, app, tmp_path, monkeypatch) -> dict[str, int]:
     return {"entry_id": int(session.scalar(sa.select(sa.func.max(QuarantinedMessage.id)))),
             "directive_id": _directive(console, session),
             "month": _reports(console, session),
-            **_meeting(console, session, app, tmp_path, monkeypatch)}
+            **_meeting(console, session, app, tmp_path, monkeypatch),
+            **_floating(console, session), **_transfer(console, session)}
+
+
+def _transfer(console: Any, session: Any) -> dict[str, int]:
+    """The plain member's transfer to the other tenant, approved up the chain: letter out."""
+    from node.tenants.scoping import tenant_context
+    from node.transfers import services
+
+    site = console.site
+    principal = services.Principal(account_id=site.account.id, tenant_id=site.tenant.id,
+                                   username="test", grants=((services.Role.tenant_admin,
+                                                             site.tenant.code_prefix),))
+    with tenant_context(site.tenant.id):
+        t = services.apply_transfer(principal, member_id=site.plain_member.id,
+                                    to_tenant=site.other.slug,
+                                    to_org_code=site.other.code_prefix, reason="毕业分配")
+        while services.pending_approval(t) is not None:
+            services.approve(principal, t.id)
+        assert t.state == services.State.issued
+        session.commit()
+        return {"transfer_id": t.id}
+
+
+def _floating(console: Any, session: Any) -> dict[str, int]:
+    """A floating certificate of the secretary's branch member, hosted by the sibling."""
+    import datetime as dt
+
+    from node.floating import services
+    from node.tenants.models import Tenant
+    from node.tenants.scoping import tenant_context
+
+    site = console.site
+    today = services.local_today()
+    with tenant_context(site.tenant.id):
+        cert = services.issue_certificate(
+            services.Principal(account_id=0, tenant_id=site.tenant.id, username="test",
+                               grants=((services.Role.tenant_admin, site.tenant.code_prefix),)),
+            session.get(Tenant, site.tenant.id),
+            {"member_id": site.plain_member.id, "starts_on": today,
+             "until": today + dt.timedelta(days=90), "reason": "外出务工",
+             "host_tenant": site.tenant.slug, "host_org_code": console.sibling.code})
+        session.commit()
+        return {"certificate_id": cert.id}
 
 
 def _meeting(console: Any, session: Any, app: Any, tmp_path: Any, monkeypatch: Any

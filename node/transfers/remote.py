@@ -1,0 +1,203 @@
+"""Transfer steps to and from other nodes, through the hub, sealed end to end.
+
+`send_step` (called by the carrier when the other side's tenant is not hosted here) seals the
+step body for the destination node's key (the hub's tenant directory says which), wraps it in
+an inner envelope signed by this node, and queues `partynet.transfer.step.v1` to the hub in the
+caller's transaction. `apply_routed` is the other end: the hub's `partynet.transfer.routed.v1`
+is opened (the origin's own signature checked, the box opened with our key, the signed
+metadata compared) and handed to `node.transfers.services.apply_step`, in the consumer's
+transaction. `apply_undeliverable` turns the hub's refusal into the step `undeliverable` at the
+origin. The state machine is `node.transfers.services`'; this module only carries.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from federation import keyfile
+from federation.delivery import send
+from federation.envelope import Envelope
+from federation.keys import HUB, SigningKey, format_time, utcnow
+from federation.messages.transfers import IN_STEPS, OUT_STEPS, STEP
+from federation.sealed import SealError, open_body, seal_step, verify_step
+from node.audit.recording import acting_as
+from node.directory import services as directory
+from node.directory.services import TenantPlace
+from node.settings import NodeSettings
+from shared.errors import InvalidInput
+from shared.settings import SettingsError
+
+__all__ = ["TenantPlace", "apply_routed", "apply_undeliverable", "configure", "known_tenants",
+           "locate_tenant", "send_step"]
+
+logger = logging.getLogger(__name__)
+
+_configured: tuple[str, SigningKey] | None = None
+_key_files: dict[str, SigningKey] = {}
+
+
+class RoutedStepRefused(Exception):
+    """A routed step that cannot be applied (its origin's signature, its seal, its metadata):
+    the consumer quarantines it as handler_failed, with this text."""
+
+
+def configure(node_id: str, signing_key: SigningKey) -> None:
+    """This node's party id and signing key, for code running outside a Flask app (the bus
+    worker calls it when it builds its party)."""
+    global _configured
+    _configured = (node_id, signing_key)
+
+
+def node_id() -> str:
+    """This node's id in the network: the app's settings in a request, the worker's party in a
+    bus worker, else NODE_NODE_ID (a command; "node-local" where none is set)."""
+    try:
+        from flask import current_app
+
+        return str(current_app.extensions["node"].node_id)
+    except (RuntimeError, KeyError):
+        if _configured is not None:
+            return _configured[0]
+        return os.environ.get("NODE_NODE_ID", "node-local")
+
+
+def _me() -> tuple[str, SigningKey]:
+    """This node's id and signing key: the app's settings in a request, the worker's party
+    in a bus worker, else the settings from the environment (a command)."""
+    try:
+        from flask import current_app
+
+        settings = current_app.extensions["node"]
+    except (RuntimeError, KeyError):
+        if _configured is not None:
+            return _configured
+        try:
+            settings = NodeSettings.from_env()
+        except SettingsError:
+            raise InvalidInput("This node's bus identity is not configured: no transfer can "
+                               "leave it.") from None
+    path = settings.signing_key_file
+    key = _key_files.get(path)
+    if key is None:
+        try:
+            key = keyfile.read_signing_key(path)
+        except keyfile.KeyFileMissing:
+            raise InvalidInput("This node has no signing key: it is not enrolled in the "
+                               "network, so no transfer can go to another node.") from None
+        _key_files[path] = key
+    return str(settings.node_id), key
+
+
+# --- where tenants are --------------------------------------------------------------------
+
+
+def locate_tenant(session: Session, slug: str) -> TenantPlace | None:
+    """A tenant of another node, from the hub's tenant directory; None: unknown here."""
+    try:
+        me: str | None = _me()[0]
+    except InvalidInput:
+        me = None
+    place = directory.locate_tenant(session, slug)
+    if place is None or place.node == me:
+        return None
+    return place
+
+
+def known_tenants(session: Session) -> list[TenantPlace]:
+    """Tenants of other nodes a transfer may go to (this node's own are the caller's)."""
+    try:
+        me: str | None = _me()[0]
+    except InvalidInput:
+        me = None
+    return directory.known_tenants(session, exclude_node=me)
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+
+def send_step(session: Session, transfer: Any, step: str, body: dict[str, Any]) -> str:
+    """Seal `step` for the other side's node and queue it to the hub; returns the message id."""
+    if step in OUT_STEPS:
+        to_node, to_tenant = transfer.to_node, transfer.to_tenant
+        from_tenant = transfer.from_tenant
+    elif step in IN_STEPS:
+        to_node, to_tenant = transfer.from_node, transfer.from_tenant
+        from_tenant = transfer.to_tenant
+    else:
+        raise ValueError(f"not a step between nodes: {step!r}")
+    me, key = _me()
+    recipient = directory.node_key(session, to_node)
+    if recipient is None:
+        raise InvalidInput("The receiving organization's node is not in the network directory "
+                           "this node holds; the hub sends it when nodes enroll.",
+                           errors={"to_tenant": ["Unknown node."]})
+    attempt = int(body.get("attempt") or transfer.attempt or 1)
+    meta = {"uid": transfer.uid, "step": step, "attempt": attempt, "from_tenant": from_tenant,
+            "to_tenant": to_tenant}
+    try:
+        inner = seal_step(signing_key=key, source=me, destination=to_node, tenant=to_tenant,
+                          recipient_key_id=recipient.key_id, recipient_public=recipient.public,
+                          meta=meta, body=body)
+    except SealError as error:
+        raise InvalidInput(f"The step cannot be sealed: {error}") from None
+    letter = step == "letter"
+    valid_until = transfer.valid_until if letter else None
+    data = {**meta, "from_node": me, "to_node": to_node,
+            "to_org_code": transfer.to_org_code if letter else None,
+            "valid_until": format_time(valid_until) if valid_until is not None else None,
+            "identity_hash": transfer.identity_hash if letter else None, "signed": inner}
+    return send(session, STEP, destination=HUB, tenant=from_tenant, data=data)
+
+
+# --- receiving --------------------------------------------------------------------------------
+
+
+def apply_routed(session: Session, envelope: Envelope) -> None:
+    """The hub forwarded a step from another node: check it is the origin's, open it, apply."""
+    from node.transfers import services
+
+    data = envelope.data
+    me, key = _me()
+    if envelope.tenant != data["to_tenant"]:
+        raise RoutedStepRefused(f"routed for tenant {envelope.tenant}, step for "
+                                f"{data['to_tenant']}")
+    try:
+        inner = verify_step(data["signed"], keyring=directory.verification_ring(session),
+                            me=me, now=utcnow())
+        signed = inner.data
+        if (inner.source != data["from_node"] or inner.tenant != data["to_tenant"]
+                or any(signed[name] != data[name]
+                       for name in ("uid", "step", "attempt", "from_tenant", "to_tenant"))):
+            raise SealError("the origin's signed step does not say what the hub says")
+        body = open_body(inner, key)
+    except SealError as error:
+        raise RoutedStepRefused(str(error)) from None
+    with acting_as(f"transfer:{inner.source}/{data['from_tenant']}"):
+        services.apply_step(session, tenant_slug=data["to_tenant"], uid=data["uid"],
+                            step=data["step"], body=body, sender_node=inner.source)
+
+
+def apply_undeliverable(session: Session, envelope: Envelope) -> None:
+    """The hub refused to route one of our steps. A refused step of the sending side (a letter,
+    a release...) is the step `undeliverable` at the origin, treated like a rejection there; a
+    refused step of the receiving side changes nothing here (logged): its origin is gone."""
+    from node.transfers import services
+
+    data = envelope.data
+    if envelope.tenant != data["from_tenant"]:
+        raise RoutedStepRefused(f"refusal for tenant {envelope.tenant}, step of "
+                                f"{data['from_tenant']}")
+    if data["step"] not in OUT_STEPS:
+        logger.warning("transfer step undeliverable", extra={
+            "uid": data["uid"], "step": data["step"], "reason": data["reason_code"]})
+        return
+    with acting_as("transfer:hub"):
+        services.apply_step(session, tenant_slug=data["from_tenant"], uid=data["uid"],
+                            step="undeliverable",
+                            body={"attempt": data["attempt"], "reason_code": data["reason_code"],
+                                  "detail": data["detail"]},
+                            sender_node=HUB)
