@@ -45,7 +45,9 @@ def _operations() -> list[str]:
                   for method in item if method != "parameters")
 
 
-@pytest.fixture(scope="module")
+# Session scope: the tests of a module run together, but pytest-randomly and xdist may put
+# other modules' tests between them on this worker, and a module fixture would run again.
+@pytest.fixture(scope="session")
 def schemathesis_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Run the CLI once; operation -> list of failure texts (and the whole output)."""
     report_dir = tmp_path_factory.mktemp("schemathesis")
