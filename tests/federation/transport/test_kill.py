@@ -82,6 +82,10 @@ def test_random_kills_of_producers_and_consumers_lose_no_confirmed_message(
         consumer = spawn("consume", bus_url, party, str(received), "30")
         victims = [producer, consumer]
         rng.shuffle(victims)
+        # The kill times count from the producer's first confirm, not from its spawn: on a
+        # loaded machine starting Python can take longer than the whole window.
+        wait_for(lambda before=before: len(lines(confirmed)) > before, 30,
+                 "the producer to confirm its first message")
         time.sleep(rng.uniform(0.2, 0.9))
         kill(victims[0])
         time.sleep(rng.uniform(0.0, 0.3))
