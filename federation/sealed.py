@@ -51,7 +51,9 @@ __all__ = [
     "x25519_public",
 ]
 
-#: The type of the inner envelope (registered in `federation.messages.transfers`).
+#: The type of a transfer's inner envelope (registered in `federation.messages.transfers`);
+#: floating certificates seal their steps the same way under their own registered type
+#: (`federation.messages.floating.SEALED`), passed as `inner_type`.
 INNER: Final = "partynet.transfer.sealed.v1"
 #: The inner envelope is signed once, when the step is decided; it may sit in outboxes and
 #: queues for days before it is opened, so its time is not held to the bus's clock window
@@ -101,7 +103,8 @@ def open_sealed(key: SigningKey, box: bytes) -> bytes:
 
 def seal_step(*, signing_key: SigningKey, source: str, destination: str, tenant: str,
               recipient_key_id: str, recipient_public: bytes, meta: dict[str, Any],
-              body: dict[str, Any], now: dt.datetime | None = None) -> str:
+              body: dict[str, Any], now: dt.datetime | None = None,
+              inner_type: str = INNER) -> str:
     """The origin's signed inner envelope for one step, as canonical JSON text.
 
     `meta` is what the hub may see (uid, step, attempt, tenants); `body` (the step's whole
@@ -114,22 +117,24 @@ def seal_step(*, signing_key: SigningKey, source: str, destination: str, tenant:
         raise SealError(f"the step body has no canonical JSON form: {exc}") from None
     box = seal_for(recipient_public, plaintext)
     data = {**meta, "recipient_key": recipient_key_id, "sealed": encode_base64(box)}
-    envelope = Envelope.create(INNER, source=source, destination=destination, data=data,
+    envelope = Envelope.create(inner_type, source=source, destination=destination, data=data,
                                tenant=tenant, time=now)
     return seal(envelope, signing_key).decode("utf-8")
 
 
-def verify_step(text: str, *, keyring: KeyRing, me: str, now: dt.datetime) -> Envelope:
-    """The inner envelope, checked: addressed to `me`, signed by its source with a key valid
-    at its time and not revoked, data as the schema says. SealError otherwise."""
+def verify_step(text: str, *, keyring: KeyRing, me: str, now: dt.datetime,
+                inner_type: str = INNER) -> Envelope:
+    """The inner envelope, checked: of `inner_type`, addressed to `me`, signed by its source
+    with a key valid at its time and not revoked, data as the schema says. SealError
+    otherwise."""
     try:
         envelope = open_envelope(text.encode("utf-8"), keyring=keyring, me=me, now=now,
                                  skew=INNER_SKEW)
     except Rejected as rejected:
         raise SealError(f"inner envelope refused: {rejected.reason}: {rejected.detail}"
                         ) from None
-    if envelope.type != INNER:
-        raise SealError(f"inner envelope of type {envelope.type}, not {INNER}")
+    if envelope.type != inner_type:
+        raise SealError(f"inner envelope of type {envelope.type}, not {inner_type}")
     return envelope
 
 

@@ -3,11 +3,12 @@
 Importing this package registers the built-in types (`federation.messages.bus`,
 `federation.messages.stats`,
 `federation.messages.content`, `federation.messages.directives`,
-`federation.messages.identity`, `federation.messages.transfers`). Other packages
+`federation.messages.identity`, `federation.messages.transfers`,
+`federation.messages.floating`). Other packages
 register their own types with `@register("partynet.<area>.<name>.v1")` on a `MessageSchema`.
 """
 
-from federation.messages import bus, content, directives, identity, stats, transfers
+from federation.messages import bus, content, directives, floating, identity, stats, transfers
 from federation.messages.fields import MessageSchema
 from federation.messages.registry import (
     MESSAGE_TYPES,
@@ -24,6 +25,7 @@ __all__ = [
     "bus",
     "content",
     "directives",
+    "floating",
     "identity",
     "register",
     "schema_for",

@@ -18,11 +18,13 @@ from federation.envelope import Envelope, Rejected
 from federation.keys import HUB, utcnow
 from federation.messages.content import COUNTERS, PUBLISHED, WITHDRAWN
 from federation.messages.directives import RECEIPT
+from federation.messages.floating import STEP as FLOATING_STEP
 from federation.messages.identity import INDEXED
 from federation.messages.transfers import STEP as TRANSFER_STEP
 from hub.db import db
 from hub.directives import services as directive_services
 from hub.feed import services as feed_services
+from hub.floating import services as floating_services
 from hub.identity import services as identity_services
 from hub.keys.services import load_signing_key
 from hub.nodes import services as nodes
@@ -74,11 +76,16 @@ def _on_transfer_step(_session: Session, envelope: Envelope) -> None:
     transfer_services.apply_step(envelope)
 
 
+def _on_floating_step(_session: Session, envelope: Envelope) -> None:
+    floating_services.apply_step(envelope)
+
+
 HANDLERS = {HEARTBEAT: _on_heartbeat, SNAPSHOT: _on_stats_snapshot,
             SNAPSHOT_V2: _on_stats_snapshot,
             PUBLISHED: _on_content_published, WITHDRAWN: _on_content_withdrawn,
             COUNTERS: _on_content_counters, RECEIPT: _on_directive_receipt,
-            INDEXED: _on_identity_indexed, TRANSFER_STEP: _on_transfer_step}
+            INDEXED: _on_identity_indexed, TRANSFER_STEP: _on_transfer_step,
+            FLOATING_STEP: _on_floating_step}
 
 
 def authorize(_session: Session, envelope: Envelope) -> None:

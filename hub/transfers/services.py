@@ -25,12 +25,12 @@ import sqlalchemy as sa
 from federation.delivery import send
 from federation.delivery.models import KnownKey
 from federation.envelope import Envelope
-from federation.keys import KeyRing, PublicKey, encode_base64, format_time, parse_time, utcnow
-from federation.messages.transfers import DIRECTORY, OUT_STEPS, ROUTED, UNDELIVERABLE
-from federation.sealed import SealError, verify_step
+from federation.keys import encode_base64, format_time, parse_time, utcnow
+from federation.messages.transfers import DIRECTORY, OUT_STEPS, ROUTED, SEALED, UNDELIVERABLE
 from hub.db import db
 from hub.identity.models import IdentityEntry
 from hub.keys.services import directory_version
+from hub.nodes import routing
 from hub.nodes.models import Node, NodeStatus, NodeTenant
 from hub.transfers.models import HubTransfer, TenantDirectoryState
 from shared.errors import DomainError
@@ -52,6 +52,8 @@ _RANK = {"letter": 1, "undeliverable": 2, "rejected": 2, "claim": 2, "refused": 
          "released": 3, "receipt": 4, "cancelled": 4}
 _FINAL = ("closed", "cancelled")
 _DIRECTORY_STATE_ID = 1
+#: The metadata the origin signed with the step (and the hub routes and records by).
+SIGNED_META = ("uid", "step", "attempt", "from_tenant", "to_tenant")
 
 
 class TransferRefused(DomainError):
@@ -94,35 +96,17 @@ def apply_step(envelope: Envelope, *, now: dt.datetime | None = None) -> str:
 
 
 def _check_inner(data: dict[str, Any], now: dt.datetime) -> None:
-    """The inner envelope is signed by the source itself, for the named destination, and its
-    signed metadata are the metadata we route by: the hub's records cannot be fooled by a
-    node about a step, and the hub forwards nothing it could not vouch came from the origin."""
-    session = db.session()
-    ring = KeyRing(trust_horizon=None)
-    for key in session.scalars(sa.select(KnownKey).where(KnownKey.owner == data["from_node"])):
-        ring.add(PublicKey(owner=key.owner, key_id=key.key_id, public=key.public,
-                           valid_from=key.valid_from, valid_until=key.valid_until,
-                           revoked_at=key.revoked_at), now=now)
+    """The hub's records cannot be fooled by a node about a step (hub/nodes/routing.py)."""
     try:
-        inner = verify_step(data["signed"], keyring=ring, me=data["to_node"], now=now)
-    except SealError as error:
+        routing.verify_inner(data, now, inner_type=SEALED, signed_meta=SIGNED_META)
+    except routing.InnerMismatch as error:
         raise TransferRefused(str(error)) from None
-    signed = inner.data
-    if (inner.source != data["from_node"] or inner.tenant != data["to_tenant"]
-            or any(signed[name] != data[name]
-                   for name in ("uid", "step", "attempt", "from_tenant", "to_tenant"))):
-        raise TransferRefused("the inner envelope does not say what the metadata say")
 
 
 def _refusal(data: dict[str, Any]) -> tuple[str | None, str]:
-    session = db.session()
-    tenant = _tenant(data["to_node"], data["to_tenant"])
-    if tenant is None:
-        return "unknown_tenant", (f"no tenant {data['to_tenant']!r} on node "
-                                  f"{data['to_node']!r} in the registry")
-    node = session.get(Node, tenant.node_id)
-    if node is None or node.status != NodeStatus.active:
-        return "node_revoked", f"node {data['to_node']} is revoked"
+    reason, detail = routing.destination_refusal(data["to_node"], data["to_tenant"])
+    if reason is not None:
+        return reason, detail
     if data["step"] == "letter" and data["identity_hash"] is not None and _active_on_node(
             data["identity_hash"], data["to_node"]):
         return "already_active", (f"the person is already on the rolls of a tenant of "
@@ -136,11 +120,6 @@ def _active_on_node(digest: str, node_id: str) -> bool:
         NodeTenant, NodeTenant.id == IdentityEntry.node_tenant_id).where(
         IdentityEntry.hash == digest, IdentityEntry.active.is_(True),
         NodeTenant.node_id == node_id).limit(1)) is not None
-
-
-def _tenant(node_id: str, slug: str) -> NodeTenant | None:
-    return db.session.scalars(sa.select(NodeTenant).where(
-        NodeTenant.node_id == node_id, NodeTenant.slug == slug)).first()
 
 
 def _record(data: dict[str, Any], now: dt.datetime) -> HubTransfer:

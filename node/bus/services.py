@@ -19,13 +19,16 @@ from federation.delivery.stats import DeliveryStats, delivery_stats
 from federation.envelope import Envelope, Rejected, parse_time
 from federation.keys import HUB, SigningKey, utcnow
 from federation.messages import directives as directive_messages
+from federation.messages import floating as floating_messages
 from federation.messages import identity as identity_messages
 from federation.messages import transfers as transfer_messages
 from federation.messages.content import TAKEDOWN
 from node.content import services as content
 from node.db import db
 from node.directives import services as directives
+from node.directory import identity as node_identity
 from node.directory import services as tenant_directory
+from node.floating import remote as floating_remote
 from node.identity import services as identity_index
 from node.settings import NodeSettings
 from node.tenants.services import list_tenants
@@ -73,7 +76,9 @@ HANDLERS = {KEY_REVOKED: _on_key_revoked, TAKEDOWN: _on_content_takedown,
             identity_messages.RESOLVED: _on_identity_resolved,
             transfer_messages.DIRECTORY: _on_tenant_directory,
             transfer_messages.ROUTED: transfers_remote.apply_routed,
-            transfer_messages.UNDELIVERABLE: transfers_remote.apply_undeliverable}
+            transfer_messages.UNDELIVERABLE: transfers_remote.apply_undeliverable,
+            floating_messages.ROUTED: floating_remote.apply_routed,
+            floating_messages.UNDELIVERABLE: floating_remote.apply_undeliverable}
 
 
 def _only_the_hub(_session: Session, envelope: Envelope) -> None:
@@ -109,7 +114,7 @@ def create_signing_key(settings: NodeSettings) -> SigningKey:
 
 def node_party(settings: NodeSettings) -> Party:
     key = load_signing_key(settings)
-    transfers_remote.configure(settings.node_id, key)  # steps sent from the worker (replies)
+    node_identity.configure(settings.node_id, key)  # steps sent from the worker (replies)
     return Party(id=settings.node_id, db=db, signing_key=key, handlers=HANDLERS,
                  authorize=_only_the_hub)
 

@@ -5,8 +5,8 @@ the member's tenant (with the member) and the `host` side in the tenant of the o
 where the member takes part. Tenant isolation stays structural: each tenant only ever reads
 its own rows, and the host's row carries a limited copy of the member (name, stage, contact,
 home organization), never the national ID. Both rows live in one database when the host is a
-tenant of this node; the sides talk only by steps (`node.floating.services.apply_step`), so a
-host on another node is a matter of carrying the same steps over the bus.
+tenant of this node; the sides talk only by steps (`node.floating.services.apply_step`), and a
+host on another node gets the same steps over the bus (`node.floating.remote`, `peer_node`).
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ class EndReason(enum.StrEnum):
     returned = "returned"  # the member came back or left the host's area
     cancelled = "cancelled"  # withdrawn by the home organization
     expired = "expired"  # the validity (`until`) passed
+    transferred = "transferred"  # the member's relationship moved away from the home tenant
+    undeliverable = "undeliverable"  # the hub could not route a step to the other side
 
 
 class ParticipationStatus(enum.StrEnum):
@@ -86,12 +88,16 @@ class FloatingCertificate(TenantScoped, Audited, NodeModel):
     host_tenant_name: Mapped[str] = mapped_column(sa.String(120))
     host_org_code: Mapped[str] = mapped_column(code_type(64))
     host_org_name: Mapped[str] = mapped_column(sa.String(120))
+    #: The other side's node when it is not this one (null: both sides on this node).
+    peer_node: Mapped[str | None] = mapped_column(sa.String(128))
     starts_on: Mapped[dt.date]
     until: Mapped[dt.date]
     reason: Mapped[str] = mapped_column(sa.String(300))
     decline_reason: Mapped[str | None] = mapped_column(sa.String(300))
     end_reason: Mapped[EndReason | None] = mapped_column(_enum(EndReason))
     ended_on: Mapped[dt.date | None]
+    #: Why it ended, for people, when the reason needs one (the hub's refusal to route).
+    end_detail: Mapped[str | None] = mapped_column(sa.String(300))
     #: Who issued it (home side), who decided (host side); accounts of this side's tenant.
     account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("accounts.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -30,7 +30,9 @@ blp = Blueprint("floating_pages", __name__)
 STATUSES = {FloatingStatus.pending: _l("Awaiting the host"), FloatingStatus.active: _l("Active"),
             FloatingStatus.declined: _l("Declined"), FloatingStatus.ended: _l("Ended")}
 END_REASONS = {EndReason.returned: _l("Returned"), EndReason.cancelled: _l("Cancelled"),
-               EndReason.expired: _l("Expired")}
+               EndReason.expired: _l("Expired"),
+               EndReason.transferred: _l("Relationship transferred"),
+               EndReason.undeliverable: _l("Could not be delivered")}
 PARTICIPATION = {ParticipationStatus.present: _l("Present"),
                  ParticipationStatus.excused: _l("On leave"),
                  ParticipationStatus.absent: _l("Absent")}
@@ -42,7 +44,8 @@ MESSAGES = {
     "Before start.": _l("The end must be after the start."),
     "Too long.": _l("Too long."),
     "In the past.": _l("The certificate would already be over."),
-    "Unknown.": _l("Choose an organization department of this node."),
+    "Unknown.": _l("Choose an organization department from the list."),
+    "Unknown node.": _l("The host's node is not yet in this node's network directory."),
     "Unknown organization.": _l("There is no organization with this code there."),
     "Not a branch.": _l("The host must be a branch that holds members."),
     "Own organization.": _l("The host is the member's own organization."),
@@ -111,7 +114,8 @@ def floating_new(visit: Visit) -> Any:
             "member_id": request.args.get("member_id", ""), "host_tenant": visit.tenant.slug,
             "starts_on": services.local_today().isoformat()}
         members = [(r["id"], f"{r['name']} ({r['member_number']})") for r in _candidates(visit)]
-        tenants = [(t.slug, t.name) for t in services.host_tenants()]
+        tenants = [(t.slug, t.name if t.node is None else f"{t.name} · {t.node}")
+                   for t in services.host_tenants()]
         return render_template("floating/new.html", values=values, errors=errors or {},
                                member_options=members, tenant_options=tenants), status
 

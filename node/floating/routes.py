@@ -60,7 +60,7 @@ class Certificates(MethodView):
     @transactional
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Issue a certificate for a member of your organization, addressed to a host branch
-        of this node (the host accepts it)"""
+        of this node or of another node (the host accepts it)"""
         return _detail(services.issue_certificate(current_principal(), current_tenant(), data))
 
 

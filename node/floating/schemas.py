@@ -30,8 +30,9 @@ class CertificateQueryArgsSchema(CursorPageArgsSchema):
 class CertificateCreateSchema(Schema):
     member_id = fields.Integer(required=True, **_id)
     host_tenant = fields.String(load_default=None, validate=validate.Length(min=1, max=40),
-                                metadata={"description": "The host's tenant slug on this node "
-                                                         "(default: this tenant)"})
+                                metadata={"description": "The host's tenant slug, on this node "
+                                                         "or another node in the hub's tenant "
+                                                         "directory (default: this tenant)"})
     host_org_code = fields.String(required=True, validate=validate.Length(min=1, max=64),
                                   metadata={"description": "The host branch's unified code"})
     starts_on = fields.Date(required=True)
@@ -46,8 +47,8 @@ class DeclineSchema(Schema):
 
 class EndSchema(Schema):
     reason = fields.Enum(EndReason, load_default=EndReason.returned, metadata={
-        "description": "returned (default); a pending certificate ends as cancelled; expiry "
-                       "is recorded by the node"})
+        "description": "returned (default); a pending certificate ends as cancelled; expiry, "
+                       "a transfer and an undeliverable step are recorded by the node"})
 
 
 class ParticipationCreateSchema(Schema):
@@ -94,6 +95,11 @@ class CertificateSchema(Schema):
     decline_reason = fields.String(allow_none=True)
     end_reason = fields.Enum(EndReason, allow_none=True)
     ended_on = fields.Date(allow_none=True)
+    end_detail = fields.String(allow_none=True, metadata={
+        "description": "Why it ended, when the reason needs one (undeliverable: the hub's "
+                       "refusal)"})
+    peer_node = fields.String(allow_none=True, metadata={
+        "description": "The other side's node when it is not this one"})
 
 
 class CertificateDetailSchema(CertificateSchema):

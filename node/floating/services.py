@@ -18,8 +18,9 @@ a floating member takes part without a vote.
 
 The two sides exchange steps (`issued`, `accepted`, `declined`, `participation`, `ended`)
 through `_deliver`, which applies them to the other side's row in the same transaction when the
-other tenant is on this node (the only case built so far; a host on another node would carry
-the same steps over the bus, see docs/architecture.md).
+other tenant is on this node, and otherwise seals them for the other node and queues them to
+the hub (`node.floating.remote`); the other node applies them with `apply_routed_step`, which
+also checks that they come from the certificate's other side.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from node.audit.recording import acting_as
 from node.auth.principal import Principal, maybe_principal, set_principal
 from node.auth.reach import require_reach, within
 from node.db import db
+from node.floating import remote
 from node.floating.models import (
     EndReason,
     FloatingCertificate,
@@ -50,7 +52,7 @@ from node.meetings.models import LOCAL_TZ, Meeting, MeetingStatus
 from node.members.models import ActivityEntry, Member, Stage, Status, StatusChange
 from node.orgs.models import Org, OrgKind
 from node.tenants.models import Tenant
-from node.tenants.scoping import tenant_context
+from node.tenants.scoping import all_tenants, current_tenant_id, tenant_context
 from shared.codes import in_subtree
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -62,6 +64,8 @@ HOLDING_KINDS = frozenset({OrgKind.branch, OrgKind.joint_branch, OrgKind.general
 PARTY_STAGES = (Stage.probationary, Stage.full)
 ACTIVITY_KIND = "floating_meeting"
 STEPS = ("issued", "accepted", "declined", "participation", "ended")
+#: Reasons a person may give for ending; the others are recorded by the node.
+BY_HAND = frozenset({EndReason.returned, EndReason.cancelled})
 
 
 def local_today() -> dt.date:
@@ -151,9 +155,26 @@ def participations(cert: FloatingCertificate) -> Sequence[FloatingParticipation]
     ).all()
 
 
-def host_tenants() -> Sequence[Tenant]:
-    """Tenants of this node that may host (node-wide: the picker shows their names)."""
-    return db.session.scalars(sa.select(Tenant).order_by(Tenant.name)).all()
+@dataclasses.dataclass(frozen=True)
+class HostTenant:
+    """A tenant that may host: this node's (`node` None) or another node's, per the hub's
+    tenant directory."""
+
+    slug: str
+    name: str
+    node: str | None = None
+
+
+def host_tenants() -> list[HostTenant]:
+    """Tenants that may host, this node's first (node-wide: the picker shows their names),
+    then those of other nodes from the tenant directory (a slug of ours hides an equal one)."""
+    with all_tenants():
+        local = [HostTenant(t.slug, t.name) for t in
+                 db.session.scalars(sa.select(Tenant).order_by(Tenant.name))]
+    slugs = {t.slug for t in local}
+    others = [HostTenant(p.slug, p.name, p.node) for p in remote.known_tenants(db.session())
+              if p.slug not in slugs]
+    return local + others
 
 
 def host_meetings(principal: Principal, cert: FloatingCertificate) -> Sequence[Meeting]:
@@ -190,17 +211,28 @@ def _as_other_side(tenant: Tenant, origin: str) -> Iterator[None]:
 
 
 def _tenant(slug: str) -> Tenant | None:
-    return db.session.scalar(sa.select(Tenant).where(Tenant.slug == slug))
+    with all_tenants():
+        return db.session.scalar(sa.select(Tenant).where(Tenant.slug == slug))
 
 
 def _deliver(cert: FloatingCertificate, step: str, body: dict[str, Any]) -> None:
-    """Send a step to the other side: applied at once when its tenant is on this node."""
+    """Send a step to the other side: applied at once when its tenant is on this node, else
+    sealed for the other node and queued to the hub, in this transaction either way."""
     db.session.flush()
     other = cert.host_tenant_slug if cert.side == FloatingSide.home else cert.home_tenant_slug
-    tenant = _tenant(other)
-    if tenant is None:  # only same-node hosts can be chosen; a vanished tenant is a bug
-        raise Conflict("The other organization is not on this node.")
     origin = cert.home_tenant_slug if cert.side == FloatingSide.home else cert.host_tenant_slug
+    if cert.peer_node is not None:
+        issued = None
+        if step == "issued":
+            issued = {"host_org_code": cert.host_org_code,
+                      "starts_on": cert.starts_on.isoformat(), "until": cert.until.isoformat()}
+        remote.send_step(db.session(), uid=cert.uid, step=step, from_side=cert.side.value,
+                         from_tenant=origin, to_node=cert.peer_node, to_tenant=other,
+                         body=body, issued=issued)
+        return
+    tenant = _tenant(other)
+    if tenant is None:  # a same-node tenant that vanished is a bug
+        raise Conflict("The other organization is not on this node.")
     with _as_other_side(tenant, origin):
         apply_step(uid=cert.uid,
                    side=FloatingSide.host if cert.side == FloatingSide.home
@@ -227,18 +259,91 @@ def apply_step(*, uid: str, side: FloatingSide, step: str, body: dict[str, Any])
     if step == "accepted" and side == FloatingSide.home:
         if cert.status == FloatingStatus.pending:
             cert.status = FloatingStatus.active
+            _host_named(cert, body)
             _member_floating(cert, True, body.get("on") or local_today().isoformat())
     elif step == "declined" and side == FloatingSide.home:
         if cert.status == FloatingStatus.pending:
             cert.status = FloatingStatus.declined
             cert.decline_reason = str(body.get("reason") or "")[:300]
+            _host_named(cert, body)
     elif step == "participation" and side == FloatingSide.home:
         _store_participation(cert, body)
     elif step == "ended" and cert.is_open:
         _close(cert, EndReason(body["reason"]), dt.date.fromisoformat(body["on"]))
 
 
-def _receive_issued(uid: str, body: dict[str, Any]) -> None:
+class StepRefused(Exception):
+    """A step from another node that is not the certificate's other side's to send (another
+    node or tenant, a body naming other tenants): refused, not applied."""
+
+
+def apply_routed_step(*, uid: str, from_side: str, step: str, body: dict[str, Any],
+                      sender_node: str, sender_tenant: str) -> None:
+    """Apply a step another node sent (routed by the hub, the origin's signature checked) to
+    this tenant's side, in its context. Only the node and tenant the certificate names as its
+    other side may move it; `issued` makes the host side, or is declined at once when the code
+    is not a branch of ours that may host (no host row is kept for it)."""
+    side = FloatingSide.host if from_side == FloatingSide.home.value else FloatingSide.home
+    cert = _side(uid, side)
+    if cert is not None:
+        other = cert.home_tenant_slug if side == FloatingSide.host else cert.host_tenant_slug
+        if (cert.peer_node, other) != (sender_node, sender_tenant):
+            raise StepRefused(f"certificate {uid} is not shared with {sender_node}/"
+                              f"{sender_tenant}")
+    if step != "issued" or cert is not None:
+        apply_step(uid=uid, side=side, step=step, body=body)
+        return
+    if side != FloatingSide.host:
+        raise StepRefused("only the home side issues a certificate")
+    tenant_id = current_tenant_id()
+    here = db.session.get(Tenant, tenant_id) if isinstance(tenant_id, int) else None
+    if (body.get("home_tenant_slug") != sender_tenant or here is None
+            or body.get("host_tenant_slug") != here.slug):
+        raise StepRefused("the certificate names other tenants than its route")
+    if _hosting_org(str(body.get("host_org_code") or "")) is None:
+        remote.send_step(db.session(), uid=uid, step="declined",
+                         from_side=FloatingSide.host.value, from_tenant=here.slug,
+                         to_node=sender_node, to_tenant=sender_tenant,
+                         body={"reason": "主办组织代码不是本单位可接收流动党员的党支部。"})
+        return
+    _receive_issued(uid, body, peer_node=sender_node)
+
+
+def apply_undeliverable(*, uid: str, side: str, step: str, reason_code: str,
+                        detail: str) -> bool:
+    """The hub could not route our step (the other tenant is unknown, its node revoked): this
+    side of the certificate ends as undeliverable, with the hub's detail, so it is not left
+    waiting for an answer. True if something changed."""
+    cert = _side(uid, FloatingSide(side))
+    if cert is None or cert.peer_node is None:
+        return False
+    text = f"{step}: {reason_code}: {detail}"
+    if cert.is_open:
+        _close(cert, EndReason.undeliverable, local_today(), detail=text)
+        return True
+    if cert.end_detail is None:
+        cert.end_detail = text[:300]
+        return True
+    return False
+
+
+def _host_named(cert: FloatingCertificate, body: dict[str, Any]) -> None:
+    """Home side: the host's own name for its organization (a host on another node is known
+    by its code until it answers)."""
+    name = body.get("host_org_name")
+    if isinstance(name, str) and name.strip():
+        cert.host_org_name = name.strip()[:120]
+
+
+def _hosting_org(code: str) -> Org | None:
+    """This tenant's organization `code` if it may host (a branch holding members)."""
+    org = db.session.scalar(sa.select(Org).where(Org.code == code))
+    if org is None or org.kind not in HOLDING_KINDS or org.is_dissolved:
+        return None
+    return org
+
+
+def _receive_issued(uid: str, body: dict[str, Any], peer_node: str | None = None) -> None:
     host_org = db.session.scalar(sa.select(Org).where(Org.code == body["host_org_code"]))
     if host_org is None:
         raise InvalidInput("Unknown host organization.")
@@ -250,7 +355,8 @@ def _receive_issued(uid: str, body: dict[str, Any]) -> None:
         home_tenant_slug=body["home_tenant_slug"], home_org_code=body["home_org_code"],
         home_org_name=body["home_org_name"], host_tenant_slug=body["host_tenant_slug"],
         host_tenant_name=body["host_tenant_name"], host_org_code=host_org.code,
-        host_org_name=host_org.name, starts_on=dt.date.fromisoformat(body["starts_on"]),
+        host_org_name=host_org.name, peer_node=peer_node,
+        starts_on=dt.date.fromisoformat(body["starts_on"]),
         until=dt.date.fromisoformat(body["until"]), reason=body["reason"]))
 
 
@@ -286,14 +392,19 @@ def _store_participation(cert: FloatingCertificate, body: dict[str, Any]) -> Non
         FloatingParticipation.meeting_ref == ref))
     status = ParticipationStatus(body["status"])
     occurred_on = dt.date.fromisoformat(body["occurred_on"])
+    recorded_at = (_aware(dt.datetime.fromisoformat(body["recorded_at"]))
+                   if body.get("recorded_at") else utcnow())
     if row is None:
         row = FloatingParticipation(certificate_id=cert.id, meeting_ref=ref,
                                     meeting_id=body.get("meeting_id"), kind=body["kind"],
                                     title=body["title"], occurred_on=occurred_on,
-                                    status=status, reason=body.get("reason"))
+                                    status=status, reason=body.get("reason"),
+                                    recorded_at=recorded_at)
         db.session.add(row)
+    elif _aware(row.recorded_at) > recorded_at:
+        return  # an older line arriving late (a replay) does not undo a correction
     else:
-        row.status, row.reason, row.recorded_at = status, body.get("reason"), utcnow()
+        row.status, row.reason, row.recorded_at = status, body.get("reason"), recorded_at
     if cert.side != FloatingSide.home or cert.member_id is None:
         return
     source = f"floating:{cert.uid}:{ref}"[:80]
@@ -307,10 +418,17 @@ def _store_participation(cert: FloatingCertificate, body: dict[str, Any]) -> Non
         db.session.delete(entry)
 
 
-def _close(cert: FloatingCertificate, reason: EndReason, on: dt.date) -> None:
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def _close(cert: FloatingCertificate, reason: EndReason, on: dt.date, *,
+           detail: str | None = None, member_status: bool = True) -> None:
     was_active = cert.status == FloatingStatus.active
     cert.status, cert.end_reason, cert.ended_on = FloatingStatus.ended, reason, on
-    if cert.side == FloatingSide.home and was_active:
+    if detail:
+        cert.end_detail = detail[:300]
+    if cert.side == FloatingSide.home and was_active and member_status:
         _member_floating(cert, False, on.isoformat())
 
 
@@ -339,10 +457,48 @@ def _next_number(tenant: Tenant, year: int) -> str:
     return f"{prefix}{seq:05d}"
 
 
+@dataclasses.dataclass(frozen=True)
+class _Host:
+    slug: str
+    name: str
+    org_code: str
+    org_name: str
+    node: str | None  # None: on this node
+
+
+def _host(slug: str, code: str) -> _Host:
+    """The host organization addressed: checked here when its tenant is on this node; on
+    another node only its code is checked here (the host declines a code it does not hold)."""
+    host_tenant = _tenant(slug)
+    if host_tenant is not None:
+        with tenant_context(host_tenant.id):
+            org = db.session.scalar(sa.select(Org).where(Org.code == code))
+            found = (org.code, org.name, org.kind in HOLDING_KINDS and not org.is_dissolved
+                     ) if org is not None else None
+        if found is None:
+            raise InvalidInput("No such organization there.",
+                               errors={"host_org_code": ["Unknown organization."]})
+        if not found[2]:
+            raise InvalidInput("The host must be a branch that holds members.",
+                               errors={"host_org_code": ["Not a branch."]})
+        return _Host(host_tenant.slug, host_tenant.name, found[0], found[1], None)
+    place = remote.locate_tenant(db.session(), slug)
+    if place is None:
+        raise InvalidInput("Unknown host organization department.",
+                           errors={"host_tenant": ["Unknown."]})
+    if not (code.isascii() and code.isdigit() and len(code) > len(place.code_prefix)
+            and code.startswith(place.code_prefix)):
+        raise InvalidInput("No such organization there.",
+                           errors={"host_org_code": ["Unknown organization."]})
+    # the host's name for it comes with its answer; until then the code stands for it
+    return _Host(place.slug, place.name, code, code, place.node)
+
+
 def issue_certificate(principal: Principal, tenant: Tenant, data: dict[str, Any],
                       today: dt.date | None = None) -> FloatingCertificate:
     """The home organization issues a certificate for one of its party members, addressed to
-    a host organization (this tenant's or another tenant's on this node); the host accepts."""
+    a host organization (this tenant's, another tenant's on this node, or a tenant's of
+    another node from the hub's directory); the host accepts."""
     today = today or local_today()
     member = db.session.get(Member, data["member_id"])
     if member is None or not principal.can(Role.org_admin, member.org_code):
@@ -371,24 +527,11 @@ def issue_certificate(principal: Principal, tenant: Tenant, data: dict[str, Any]
                            errors={"until": ["In the past."]})
     reason = _clean_text(data.get("reason"), "reason")
     host_slug = (data.get("host_tenant") or tenant.slug).strip()
-    host_tenant = _tenant(host_slug)
-    if host_tenant is None:
-        raise InvalidInput("Unknown host organization department.",
-                           errors={"host_tenant": ["Unknown."]})
     code = (data.get("host_org_code") or "").strip()
-    with tenant_context(host_tenant.id):
-        host_org = db.session.scalar(sa.select(Org).where(Org.code == code))
-        host = (host_org.code, host_org.name, host_org.kind, host_org.is_dissolved
-                ) if host_org is not None else None
-    if host is None:
-        raise InvalidInput("No such organization there.",
-                           errors={"host_org_code": ["Unknown organization."]})
-    if host[2] not in HOLDING_KINDS or host[3]:
-        raise InvalidInput("The host must be a branch that holds members.",
-                           errors={"host_org_code": ["Not a branch."]})
+    host = _host(host_slug, code)
     home_org = db.session.get(Org, member.org_id)
     assert home_org is not None
-    if host_tenant.id == tenant.id and host[0] == home_org.code:
+    if host.node is None and host.slug == tenant.slug and host.org_code == home_org.code:
         raise InvalidInput("The host is the member's own organization.",
                            errors={"host_org_code": ["Own organization."]})
     # one number at a time per tenant (PostgreSQL: a row lock; SQLite serializes writers)
@@ -399,8 +542,8 @@ def issue_certificate(principal: Principal, tenant: Tenant, data: dict[str, Any]
         member_name=member.name, member_number=member.member_number,
         member_stage=member.stage, member_phone=member.phone, member_email=member.email,
         home_tenant_slug=tenant.slug, home_org_code=home_org.code, home_org_name=home_org.name,
-        host_tenant_slug=host_tenant.slug, host_tenant_name=host_tenant.name,
-        host_org_code=host[0], host_org_name=host[1], starts_on=starts_on, until=until,
+        host_tenant_slug=host.slug, host_tenant_name=host.name, host_org_code=host.org_code,
+        host_org_name=host.org_name, peer_node=host.node, starts_on=starts_on, until=until,
         reason=reason or "", account_id=principal.account_id or None)
     db.session.add(cert)
     db.session.flush()
@@ -424,9 +567,9 @@ def end_certificate(principal: Principal, cert: FloatingCertificate, *,
         raise Forbidden("Only the organization's administrators do this.")
     if not cert.is_open:
         raise Conflict("The certificate is no longer open.")
-    if reason == EndReason.expired:
-        raise InvalidInput("Expiry is recorded by the node, not by hand.",
-                           errors={"reason": ["Not allowed."]})
+    if reason not in BY_HAND:
+        raise InvalidInput("Expiry, a transfer and an undeliverable step are recorded by the "
+                           "node, not by hand.", errors={"reason": ["Not allowed."]})
     if cert.status == FloatingStatus.pending and cert.side == FloatingSide.host:
         raise Conflict("Decline a pending certificate instead.")
     if cert.status == FloatingStatus.pending:
@@ -472,7 +615,7 @@ def accept_certificate(principal: Principal, cert: FloatingCertificate,
         raise Conflict("The certificate has expired.")
     cert.status = FloatingStatus.active
     cert.account_id = principal.account_id or None
-    _deliver(cert, "accepted", {"on": today.isoformat()})
+    _deliver(cert, "accepted", {"on": today.isoformat(), "host_org_name": cert.host_org_name})
     return cert
 
 
@@ -485,7 +628,7 @@ def decline_certificate(principal: Principal, cert: FloatingCertificate,
     text = _clean_text(reason, "reason")
     cert.status, cert.decline_reason = FloatingStatus.declined, text
     cert.account_id = principal.account_id or None
-    _deliver(cert, "declined", {"reason": text})
+    _deliver(cert, "declined", {"reason": text, "host_org_name": cert.host_org_name})
     return cert
 
 
@@ -509,7 +652,8 @@ def record_participation(principal: Principal, cert: FloatingCertificate, *, mee
     text = _clean_text(reason, "reason", required=status == ParticipationStatus.excused)
     body = {"meeting_ref": f"{cert.host_tenant_slug}:{meeting.id}", "meeting_id": None,
             "kind": meeting.kind.value, "title": meeting.title,
-            "occurred_on": occurred_on.isoformat(), "status": status.value, "reason": text}
+            "occurred_on": occurred_on.isoformat(), "status": status.value, "reason": text,
+            "recorded_at": utcnow().isoformat()}
     _store_participation(cert, {**body, "meeting_id": meeting.id})
     db.session.flush()
     _deliver(cert, "participation", body)
@@ -518,3 +662,24 @@ def record_participation(principal: Principal, cert: FloatingCertificate, *, mee
         FloatingParticipation.meeting_ref == body["meeting_ref"]))
     assert row is not None
     return row
+
+
+# --- leaving the rolls --------------------------------------------------------------------------
+
+
+def end_for_member(member_id: int, tenant: Tenant, on: dt.date | None = None) -> int:
+    """End every open certificate of a member who leaves `tenant`'s rolls (their relationship
+    moved away: reason `transferred`) and tell each host, on this node or another. The
+    member's status is left to the workflow that moves them. Returns how many were ended."""
+    on = on or local_today()
+    with tenant_context(tenant.id):
+        certs = db.session.scalars(sa.select(FloatingCertificate).where(
+            FloatingCertificate.side == FloatingSide.home,
+            FloatingCertificate.member_id == member_id,
+            FloatingCertificate.status.in_((FloatingStatus.pending, FloatingStatus.active)))
+            .order_by(FloatingCertificate.id)).all()
+        for cert in certs:
+            _close(cert, EndReason.transferred, on, member_status=False)
+            _deliver(cert, "ended", {"reason": EndReason.transferred.value,
+                                     "on": on.isoformat()})
+    return len(certs)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from federation.messages.transfers import OUT_STEPS
 from node.audit.recording import acting_as
 from node.auth.principal import maybe_principal, set_principal
+from node.directory import identity
 from node.directory.services import TenantPlace
 from node.tenants.models import Tenant
 from node.tenants.scoping import all_tenants
@@ -37,12 +38,28 @@ def use(hook: Hook | None) -> None:
 
 def this_node() -> str:
     """This node's id in the network (NODE_NODE_ID)."""
-    return remote.node_id()
+    return identity.node_id()
+
+
+#: `session.info` key: (transaction, {slug: tenant}) of this node's tenants already looked up
+#: in the current transaction (a saga within the node looks both tenants up at every step).
+_TENANTS = "partynet_transfer_tenants"
 
 
 def local_tenant(session: Session, slug: str) -> Tenant | None:
+    """This node's tenant `slug`, or None."""
+    transaction = session.get_transaction()
+    cached = session.info.get(_TENANTS)
+    if cached is None or cached[0] is not transaction:
+        cached = session.info[_TENANTS] = (transaction, {})
+    tenants: dict[str, Tenant] = cached[1]
+    if slug in tenants:
+        return tenants[slug]
     with all_tenants():
-        return session.scalar(sa.select(Tenant).where(Tenant.slug == slug))
+        tenant = session.scalar(sa.select(Tenant).where(Tenant.slug == slug))
+    if tenant is not None and transaction is not None:
+        tenants[slug] = tenant
+    return tenant
 
 
 def locate(session: Session, slug: str) -> TenantPlace | None:

@@ -140,6 +140,9 @@ def render_letter(letter: Mapping[str, Any], *, font_path: str = DEFAULT_FONT) -
     stage, phone}) with optional display names: `issuer_name` (the issuing committee, who
     stamps the letter), `receiver_name` (whom the letter is addressed to, default
     `to_org_name`), `issuer_address`, `issuer_phone`, `uid` (printed for verification).
+    The receiving side fills the receipt once the member is received: `received_at`,
+    `received_org_name` (the organization the member joined) and `receiver_stamp_name` (the
+    receiving committee, who stamps the receipt); left blank, they are filled in by hand.
     """
     person = letter.get("dossier") or {}
     serial = str(letter.get("serial") or "")
@@ -206,7 +209,12 @@ def render_letter(letter: Mapping[str, Any], *, font_path: str = DEFAULT_FONT) -
     pdf.line_right(f"第 {serial} 号")
     pdf.paragraph(f"{issuer}：")
     pdf.paragraph(f"    {name} 同志的党员组织关系已转达我处，特此回执。")
+    if letter.get("received_org_name"):
+        pdf.paragraph(f"    该同志已编入 {letter['received_org_name']}。")
     pdf.ln(3)
-    pdf.line_right("接收党委（盖章）", size=11.5)
+    receiver_stamp = str(letter.get("receiver_stamp_name") or "").strip()
+    if receiver_stamp and not receiver_stamp.startswith("中共"):
+        receiver_stamp = f"中共{receiver_stamp}"
+    pdf.line_right(f"{receiver_stamp or '接收党委'}（盖章）", size=11.5)
     pdf.line_right(chinese_date(letter.get("received_at")), size=11.5)
     return bytes(pdf.output())

@@ -9,7 +9,6 @@ Views translate HTTP only: who may do what and when is the saga's (`node.transfe
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -97,6 +96,9 @@ MESSAGES = {
     "No valid letter to print.": _l("There is no valid letter to print."),
     "The issuing committee's administrators print the letter.":
         _l("The letter is printed by the issuing committee's administrators."),
+    "The addressed organization's administrators print the letter.":
+        _l("The letter is printed by the administrators of the organization it is "
+           "addressed to."),
 }
 
 
@@ -287,14 +289,6 @@ def _branches(visit: Visit, t: Transfer) -> list[tuple[int, str]]:
             if o.kind in (OrgKind.branch, OrgKind.joint_branch, OrgKind.general_branch)]
 
 
-def _may_print(visit: Visit, t: Transfer) -> bool:
-    own = t.member_id is not None and t.member_id == visit.principal.member_id
-    return (t.side == Side.out and t.serial is not None and t.issued_at is not None
-            and t.state in (State.issued, State.received, State.closed)
-            and (own or (t.issuer_org_code is not None
-                         and visit.principal.can(Role.org_admin, t.issuer_org_code))))
-
-
 def _detail(visit: Visit, t: Transfer, *, own: bool, errors: dict[str, str] | None = None,
             status: int = 200) -> Any:
     view = services.transfer_view(visit.principal, t)
@@ -307,7 +301,7 @@ def _detail(visit: Visit, t: Transfer, *, own: bool, errors: dict[str, str] | No
         branches=_branches(visit, t) if "assign" in actions or "approve" in actions else [],
         destinations=_destination_options() if "resend" in actions else [],
         reject_reasons=[(k, str(v)) for k, v in REJECT_REASONS.items()],
-        may_print=_may_print(visit, t)), status
+        may_print=services.may_print(visit.principal, t)), status
 
 
 @account_page(blp, "/console/transfers/<int:transfer_id>", needs="console")
@@ -457,47 +451,22 @@ def my_cancel(visit: Visit, transfer_id: int) -> Any:
 
 # --- the printable letter ----------------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True)
-class _Printable:
-    body: dict[str, Any]
-    scope_code: str
-
-
-def _printable(visit: Visit, t: Transfer) -> _Printable:
-    if not _may_print(visit, t):
-        own = t.member_id is not None and t.member_id == visit.principal.member_id
-        issuer = t.issuer_org_code is not None and visit.principal.can(Role.org_admin,
-                                                                      t.issuer_org_code)
-        if not (own or issuer):
-            raise Forbidden("The issuing committee's administrators print the letter.")
-        raise Conflict("No valid letter to print.")
-    member = db.session.get(Member, t.member_id)
-    if member is None:
-        raise NotFound()
-    body = services.letter_body(t, member)
-    issuer = next((a.org_name for a in services.approvals(t)
-                   if a.org_code == t.issuer_org_code), None)
-    body.update(uid=t.uid, issuer_name=issuer or visit.tenant.name,
-                received_at=None if t.side == Side.out else t.received_at)
-    return _Printable(body, t.org_code)
-
-
 def _letter_response(visit: Visit, t: Transfer) -> Any:
     try:
-        printable = _printable(visit, t)
+        body = services.printable_letter(visit.principal, t)
     except (Forbidden, Conflict) as exc:
         return page_error(exc.status, _say(str(exc.detail)) or str(exc.detail))
     font = current_app.extensions["node"].pdf_font
     try:
-        pdf = render_letter(printable.body, font_path=font)
+        pdf = render_letter(body, font_path=font)
     except LetterFontMissing as exc:
         current_app.logger.error("transfer letter: %s", exc.detail)
         return page_error(503, _("The letter cannot be printed: the node's Chinese font is "
                                  "not installed. Tell the node's operator."))
     with visit.writing() as session:  # who printed (the letter shows the national ID)
         record(session, action="transfer.letter_printed", entity_type="transfer",
-               entity_id=t.id, scope_code=printable.scope_code, before=None,
-               after={"serial": t.serial, "attempt": t.attempt})
+               entity_id=t.id, scope_code=t.org_code, before=None,
+               after={"serial": t.serial, "attempt": t.attempt, "side": t.side.value})
     response = Response(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = (
         f'attachment; filename="transfer-letter-{t.serial}.pdf"')

@@ -13,107 +13,37 @@ origin. The state machine is `node.transfers.services`'; this module only carrie
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from federation import keyfile
 from federation.delivery import send
 from federation.envelope import Envelope
-from federation.keys import HUB, SigningKey, format_time, utcnow
+from federation.keys import HUB, format_time, utcnow
 from federation.messages.transfers import IN_STEPS, OUT_STEPS, STEP
 from federation.sealed import SealError, open_body, seal_step, verify_step
 from node.audit.recording import acting_as
+from node.directory import identity
 from node.directory import services as directory
 from node.directory.services import TenantPlace
-from node.settings import NodeSettings
 from shared.errors import InvalidInput
-from shared.settings import SettingsError
 
-__all__ = ["TenantPlace", "apply_routed", "apply_undeliverable", "configure", "known_tenants",
+__all__ = ["TenantPlace", "apply_routed", "apply_undeliverable", "known_tenants",
            "locate_tenant", "send_step"]
 
 logger = logging.getLogger(__name__)
-
-_configured: tuple[str, SigningKey] | None = None
-_key_files: dict[str, SigningKey] = {}
-
 
 class RoutedStepRefused(Exception):
     """A routed step that cannot be applied (its origin's signature, its seal, its metadata):
     the consumer quarantines it as handler_failed, with this text."""
 
 
-def configure(node_id: str, signing_key: SigningKey) -> None:
-    """This node's party id and signing key, for code running outside a Flask app (the bus
-    worker calls it when it builds its party)."""
-    global _configured
-    _configured = (node_id, signing_key)
-
-
-def node_id() -> str:
-    """This node's id in the network: the app's settings in a request, the worker's party in a
-    bus worker, else NODE_NODE_ID (a command; "node-local" where none is set)."""
-    try:
-        from flask import current_app
-
-        return str(current_app.extensions["node"].node_id)
-    except (RuntimeError, KeyError):
-        if _configured is not None:
-            return _configured[0]
-        return os.environ.get("NODE_NODE_ID", "node-local")
-
-
-def _me() -> tuple[str, SigningKey]:
-    """This node's id and signing key: the app's settings in a request, the worker's party
-    in a bus worker, else the settings from the environment (a command)."""
-    try:
-        from flask import current_app
-
-        settings = current_app.extensions["node"]
-    except (RuntimeError, KeyError):
-        if _configured is not None:
-            return _configured
-        try:
-            settings = NodeSettings.from_env()
-        except SettingsError:
-            raise InvalidInput("This node's bus identity is not configured: no transfer can "
-                               "leave it.") from None
-    path = settings.signing_key_file
-    key = _key_files.get(path)
-    if key is None:
-        try:
-            key = keyfile.read_signing_key(path)
-        except keyfile.KeyFileMissing:
-            raise InvalidInput("This node has no signing key: it is not enrolled in the "
-                               "network, so no transfer can go to another node.") from None
-        _key_files[path] = key
-    return str(settings.node_id), key
-
-
 # --- where tenants are --------------------------------------------------------------------
 
 
-def locate_tenant(session: Session, slug: str) -> TenantPlace | None:
-    """A tenant of another node, from the hub's tenant directory; None: unknown here."""
-    try:
-        me: str | None = _me()[0]
-    except InvalidInput:
-        me = None
-    place = directory.locate_tenant(session, slug)
-    if place is None or place.node == me:
-        return None
-    return place
-
-
-def known_tenants(session: Session) -> list[TenantPlace]:
-    """Tenants of other nodes a transfer may go to (this node's own are the caller's)."""
-    try:
-        me: str | None = _me()[0]
-    except InvalidInput:
-        me = None
-    return directory.known_tenants(session, exclude_node=me)
+#: Where a step may go: tenants of other nodes, from the hub's tenant directory.
+locate_tenant = identity.locate_remote_tenant
+known_tenants = identity.remote_tenants
 
 
 # --- sending ----------------------------------------------------------------------------------
@@ -129,7 +59,7 @@ def send_step(session: Session, transfer: Any, step: str, body: dict[str, Any]) 
         from_tenant = transfer.to_tenant
     else:
         raise ValueError(f"not a step between nodes: {step!r}")
-    me, key = _me()
+    me, key = identity.me()
     recipient = directory.node_key(session, to_node)
     if recipient is None:
         raise InvalidInput("The receiving organization's node is not in the network directory "
@@ -161,7 +91,7 @@ def apply_routed(session: Session, envelope: Envelope) -> None:
     from node.transfers import services
 
     data = envelope.data
-    me, key = _me()
+    me, key = identity.me()
     if envelope.tenant != data["to_tenant"]:
         raise RoutedStepRefused(f"routed for tenant {envelope.tenant}, step for "
                                 f"{data['to_tenant']}")

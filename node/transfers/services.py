@@ -22,7 +22,9 @@ Public functions (PAGES and the API build on these; each flushes, the caller com
 - `list_transfers(principal, flt, ...)`, `get_transfer(principal, transfer_id)`,
   `transfer_view(principal, transfer)` (with approvals and events), `may(principal, transfer)`
   (the actions the principal may take now), `events(transfer)`, `approvals(transfer)`,
-  `pending_approval(transfer)`, `letter_body(transfer, member)` (the printable letter's data),
+  `pending_approval(transfer)`, `letter_body(transfer, member)` (the `letter` step's body),
+  `may_print(principal, transfer)` and `printable_letter(principal, transfer)` (the printable
+  letter's data, on either side), `held_dossier(transfer)` (the in side's decrypted dossier),
   `destinations()`, `set_transfer_rules(principal, tenant, ...)` and `configure_rules(tenant,
   ...)` (validity, automatic approvals), `validity(origin, destination_region)`.
 
@@ -42,7 +44,7 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
@@ -54,8 +56,10 @@ from federation.keys import format_time, parse_time
 from node.auth.principal import Principal, maybe_principal
 from node.auth.reach import within
 from node.db import db
+from node.floating import services as floating
 from node.grants.models import Role
 from node.identity import services as identity_index
+from node.meetings.models import LOCAL_TZ
 from node.members.identity import identity
 from node.members.models import (
     ActivityEntry,
@@ -227,22 +231,24 @@ def _event(t: Transfer, action: str, *, now: dt.datetime, note: str | None = Non
 # --- the org chains ---------------------------------------------------------------------------
 
 
+def _ancestry(org: Org) -> Iterator[Org]:
+    """`org` and its ancestors, nearest first, each loaded only when it is asked for."""
+    node: Org | None = org
+    while node is not None:
+        yield node
+        node = db.session.get(Org, node.parent_id) if node.parent_id is not None else None
+
+
 def _ancestors(org: Org) -> list[Org]:
     """`org` and its ancestors, nearest first."""
-    chain = [org]
-    while chain[-1].parent_id is not None:
-        parent = db.session.get(Org, chain[-1].parent_id)
-        if parent is None:
-            break
-        chain.append(parent)
-    return chain
+    return list(_ancestry(org))
 
 
 def sending_chain(org: Org) -> list[Org]:
     """From the member's org up to the issuing committee: the nearest committee (the org
     itself if it is one), or the tenant's root org."""
     chain = []
-    for node in _ancestors(org):
+    for node in _ancestry(org):
         chain.append(node)
         if node.kind == OrgKind.committee:
             break
@@ -545,28 +551,31 @@ def _decide(t: Transfer, due: TransferApproval, *, now: dt.datetime, note: str |
     db.session.flush()
 
 
-def _advance(t: Transfer, now: dt.datetime) -> None:
-    """After a decision: the chain is complete -> issue (out) or claim (in)."""
-    if pending_approval(t) is not None:
-        return
+def _advance(t: Transfer, now: dt.datetime) -> TransferApproval | None:
+    """After a decision: the chain is complete -> issue (out) or claim (in). Returns the next
+    approval due, if the chain goes on."""
+    due = pending_approval(t)
+    if due is not None:
+        return due
     if t.side == Side.out:
         _issue(t, now)
     elif t.receiving_org_id is None:
-        return  # the committee approved; the branch is still to be assigned
+        return None  # the committee approved; the branch is still to be assigned
     else:
         _claim(t, now)
+    return None
 
 
 def _auto(t: Transfer, now: dt.datetime) -> None:
     """Automatic approvals: decide each due step at once (benchmarks, the demo, a rule)."""
-    while t.auto_approve:
-        due = pending_approval(t)
-        if due is None:
-            return
+    if not t.auto_approve:
+        return
+    due = pending_approval(t)
+    while due is not None:
         if t.side == Side.in_ and t.valid_until is not None and now > t.valid_until:
             return
         _decide(t, due, now=now, note=None, actor="auto")
-        _advance(t, now)
+        due = _advance(t, now)
 
 
 @_acts
@@ -719,16 +728,89 @@ def dossier(member: Member) -> dict[str, Any]:
     }
 
 
-def letter_body(t: Transfer, member: Member) -> dict[str, Any]:
-    """The body of the `letter` step (the introduction letter, 介绍信)."""
+def _letter_fields(t: Transfer) -> dict[str, Any]:
+    """The letter's metadata, as either side keeps it on its row."""
     assert t.issued_at is not None and t.valid_until is not None
     return {"serial": t.serial, "attempt": t.attempt, "issued_at": format_time(t.issued_at),
             "valid_until": format_time(t.valid_until), "dues_paid_up_to": t.dues_paid_up_to,
             "reason": t.reason, "from_node": t.from_node, "from_tenant": t.from_tenant,
             "from_org_code": t.from_org_code, "from_org_name": t.from_org_name,
             "to_tenant": t.to_tenant, "to_org_code": t.to_org_code,
-            "to_org_name": t.to_org_name, "identity_hash": t.identity_hash,
-            "dossier": dossier(member)}
+            "to_org_name": t.to_org_name, "identity_hash": t.identity_hash}
+
+
+def letter_body(t: Transfer, member: Member) -> dict[str, Any]:
+    """The body of the `letter` step (the introduction letter, 介绍信)."""
+    return {**_letter_fields(t), "dossier": dossier(member)}
+
+
+def held_dossier(t: Transfer) -> dict[str, Any] | None:
+    """The letter's member data the in side holds encrypted until reception (None once
+    dropped: rejected, cancelled, refused or received)."""
+    if not t.dossier_cipher:
+        return None
+    data: dict[str, Any] = json.loads(identity().cipher.decrypt(t.dossier_cipher))
+    return data
+
+
+#: When a side's letter can be printed: out: once issued (the stub stays on file after
+#: reception); in: while the dossier is held, and after reception from the member row.
+PRINTABLE = {Side.out: frozenset({State.issued, State.received, State.closed}),
+             Side.in_: frozenset({State.delivered, State.approving, State.claimed,
+                                  State.received})}
+
+
+def _prints(principal: Principal, t: Transfer) -> bool:
+    """Who prints: out: the issuing committee's administrators and the member; in: the
+    addressed organization's (the receiving committee keeps the letter and returns the
+    receipt). The receiving branch reads the side but does not print the national ID."""
+    if t.side == Side.out:
+        own = t.member_id is not None and t.member_id == principal.member_id
+        return own or (t.issuer_org_code is not None
+                       and principal.can(Role.org_admin, t.issuer_org_code))
+    return principal.can(Role.org_admin, t.to_org_code)
+
+
+def may_print(principal: Principal, t: Transfer) -> bool:
+    """Whether the principal may print this side's letter now (the pages' link)."""
+    if not _prints(principal, t) or t.state not in PRINTABLE[t.side]:
+        return False
+    if t.serial is None or t.issued_at is None or t.valid_until is None:
+        return False
+    if t.side == Side.in_:
+        return t.member_id is not None if t.state == State.received \
+            else t.dossier_cipher is not None
+    return t.member_id is not None
+
+
+def printable_letter(principal: Principal, t: Transfer) -> dict[str, Any]:
+    """The data of the printable letter (`node.transfers.letter.render_letter`) of a side.
+
+    Raises Forbidden for someone who does not print this side's letters, Conflict when there
+    is no valid letter (not issued yet, expired, cancelled, rejected, refused)."""
+    if not _prints(principal, t):
+        raise Forbidden("The issuing committee's administrators print the letter."
+                        if t.side == Side.out
+                        else "The addressed organization's administrators print the letter.")
+    if not may_print(principal, t):
+        raise Conflict("No valid letter to print.")
+    if t.side == Side.out:
+        member = db.session.get(Member, t.member_id)
+        assert member is not None
+        issuer = next((a.org_name for a in approvals(t, Chain.send)
+                       if a.org_code == t.issuer_org_code), None)
+        return {**letter_body(t, member), "uid": t.uid,
+                "issuer_name": issuer or _tenant(t.tenant_id).name, "received_at": None}
+    if t.state != State.received:
+        return {**_letter_fields(t), "uid": t.uid, "dossier": held_dossier(t)}
+    # received: the person is on our rolls now; the receipt is filled in
+    member = db.session.get(Member, t.member_id)
+    assert member is not None
+    placed = db.session.get(Org, t.receiving_org_id) if t.receiving_org_id else None
+    return {**_letter_fields(t), "uid": t.uid, "dossier": dossier(member),
+            "received_at": format_time(t.received_at) if t.received_at else None,
+            "received_org_name": placed.name if placed is not None else member.org_code,
+            "receiver_stamp_name": t.to_org_name}
 
 
 def _send_letter(t: Transfer, now: dt.datetime, *, new_serial: bool = False,
@@ -738,13 +820,14 @@ def _send_letter(t: Transfer, now: dt.datetime, *, new_serial: bool = False,
     member = db.session.get(Member, t.member_id)
     assert member is not None
     place, _ = _destination(t.to_tenant, t.to_org_code)
+    paid = dues_paid_up_to(member)  # before the row changes: its query autoflushes
     t.to_node = place.node
     if t.serial is None or new_serial:
         t.serial = _next_serial(tenant, now)
     t.attempt += 1
     t.state, t.issued_at = State.issued, now
     t.valid_until = now + validity(tenant, place.region_code)
-    t.dues_paid_up_to = dues_paid_up_to(member)
+    t.dues_paid_up_to = paid
     t.reason_code = t.reason_text = None
     _event(t, action, now=now, note=note or f"{t.serial}, valid until "
                                             f"{t.valid_until:%Y-%m-%d}",
@@ -1069,6 +1152,8 @@ def _on_claim(t: Transfer, body: dict[str, Any], now: dt.datetime) -> None:
         member.status = Status.transferred_out
         db.session.flush()
         identity_index.member_indexed(member)
+        # Away on a floating certificate: it ends with the relationship it rested on.
+        floating.end_for_member(member.id, _tenant(t.tenant_id), now.astimezone(LOCAL_TZ).date())
     _event(t, "released", now=now, actor=_peer_actor(t),
            note=f"claimed {format_time(claimed_at)}")
     db.session.flush()
@@ -1263,8 +1348,7 @@ def _activate(t: Transfer, now: dt.datetime) -> Member:
             or db.session.scalar(sa.select(Org).where(Org.code == tenant.code_prefix))
         assert branch is not None
         t.receiving_org_id = branch.id
-    data: dict[str, Any] = json.loads(identity().cipher.decrypt(t.dossier_cipher)) \
-        if t.dossier_cipher else {}
+    data = held_dossier(t) or {}
     today = now.date()
     why = f"transferred in from {t.from_org_name} ({t.from_org_code}), letter {t.serial}"
     existing = db.session.scalar(sa.select(Member).where(

@@ -23,6 +23,7 @@ from federation.keys import HUB, SigningKey, encode_base64, format_time, utcnow
 from federation.messages.transfers import DIRECTORY, ROUTED, STEP, UNDELIVERABLE
 from federation.sealed import open_body, seal_step, verify_step
 from node.bus import services as bus
+from node.directory import identity as node_identity
 from node.directory import services as directory
 from node.transfers import remote
 from node.transfers import services as transfer_services
@@ -57,10 +58,10 @@ def directory_data(keys: dict[str, SigningKey], version: int = 3) -> dict[str, A
 @pytest.fixture()
 def at_node_a(keys, session):
     """This node is node-a; the hub's directory names node-a and node-b."""
-    remote.configure("node-a", keys["node-a"])
+    node_identity.configure("node-a", keys["node-a"])
     assert directory.apply_directory(session, directory_data(keys))
     yield
-    remote._configured = None
+    node_identity.forget()
 
 
 def _transfer(**changes: Any) -> Any:
@@ -142,7 +143,7 @@ def test_a_letter_is_sealed_for_the_destination_and_queued_to_the_hub(session, k
 
 
 def test_a_step_back_to_the_origin_goes_the_other_way(session, keys):
-    remote.configure("node-b", keys["node-b"])
+    node_identity.configure("node-b", keys["node-b"])
     try:
         directory.apply_directory(session, directory_data(keys))
         remote.send_step(session, _transfer(attempt=2), "claim",
@@ -156,7 +157,7 @@ def test_a_step_back_to_the_origin_goes_the_other_way(session, keys):
                             me="node-a", now=utcnow())
         assert open_body(inner, keys["node-a"])["attempt"] == 2
     finally:
-        remote._configured = None
+        node_identity.forget()
 
 
 def test_an_unknown_destination_node_is_a_clear_error(session, at_node_a):
@@ -278,6 +279,6 @@ def test_the_bus_worker_applies_directory_and_routed_steps(app, session, tmp_pat
         consumer.handle(message(3, ROUTED, bad, "dadukou"))
         assert session.scalars(sa.select(QuarantinedMessage.reason)).all() == ["handler_failed"]
         assert len(applied) == 1
-        assert remote._me() == (me, key)
+        assert node_identity.me() == (me, key)
     finally:
-        remote._configured = None
+        node_identity.forget()

@@ -23,6 +23,7 @@ from federation.envelope import Envelope
 from federation.keys import HUB, SigningKey, encode_base64, format_time, utcnow
 from federation.messages.transfers import OUT_STEPS, ROUTED, STEP
 from node.db import db
+from node.directory import identity as node_identity
 from node.directory import services as directory
 from node.members.models import Member, Status
 from node.tenants.scoping import all_tenants, tenant_context
@@ -46,7 +47,7 @@ class TwoNodes:
 
     def be(self, node: str) -> None:
         self.current = node
-        remote.configure(node, self.keys[node])
+        node_identity.configure(node, self.keys[node])
 
     def locate(self, session: Any, slug: str) -> carrier.TenantPlace | None:
         place = directory.locate_tenant(session, slug)
@@ -121,7 +122,7 @@ def nodes(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoNodes]:
     net.be("node-a")
     yield net
     carrier.use(None)
-    remote._configured = None
+    node_identity.forget()
 
 
 def _issue(pair: Pair, nodes: TwoNodes) -> Any:

@@ -461,3 +461,36 @@ def test_a_person_active_in_a_third_tenant_is_refused(pair: Pair, world: Any,
 def active_count_places(pair: Pair) -> list[int]:
     from .conftest import active_places
     return active_places(pair.member.national_id_hash)
+
+
+def test_a_floating_certificate_ends_when_the_member_transfers_out(
+        pair: Pair, clock: Clock, world: Any) -> None:
+    """Away on a floating certificate with a third tenant's branch, the member transfers to
+    another tenant: the certificate rested on the old relationship and ends with it, on both
+    sides (reason `transferred`); the member is transferred out, not set back to active."""
+    from node.floating import services as floating
+    from node.floating.models import EndReason, FloatingCertificate, FloatingSide, FloatingStatus
+
+    from .conftest import build_side
+
+    a, host = pair.a, build_side(world)
+    today = floating.local_today()
+    cert = a(floating.issue_certificate, a.org_admin(a.branch), a.tenant, {
+        "member_id": pair.member.id, "starts_on": today, "until": today + dt.timedelta(days=90),
+        "reason": "外出务工", "host_tenant": host.tenant.slug, "host_org_code": host.branch.code})
+    with tenant_context(host.tenant.id):
+        hosted = db.session.scalars(sa.select(FloatingCertificate).where(
+            FloatingCertificate.uid == cert.uid)).one()
+    host(floating.accept_certificate, host.org_admin(host.branch), hosted)
+    with all_tenants():
+        assert db.session.get(Member, pair.member.id).status == Status.floating
+    t = _approve_out(pair, _apply(pair))
+    _receive(pair, t.uid)
+    assert out_row(t.uid, a.tenant.id).state == State.closed
+    with all_tenants():
+        sides = {c.side: c for c in db.session.scalars(sa.select(FloatingCertificate).where(
+            FloatingCertificate.uid == cert.uid))}
+        assert db.session.get(Member, pair.member.id).status == Status.transferred_out
+    assert {side: (c.status, c.end_reason) for side, c in sides.items()} == {
+        FloatingSide.home: (FloatingStatus.ended, EndReason.transferred),
+        FloatingSide.host: (FloatingStatus.ended, EndReason.transferred)}

@@ -1,6 +1,8 @@
 """Transfer pages through the test client, between two tenants of one node: the member applies,
 the sending chain approves, the letter prints, the receiving committee assigns a branch and
-approves, the member arrives; a rejection needs a reason, and the sender corrects and resends."""
+approves, the member arrives; the receiving committee prints the letter it holds and, after
+reception, with the receipt filled in; a rejection needs a reason, and the sender corrects and
+resends."""
 
 from __future__ import annotations
 
@@ -11,12 +13,14 @@ import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
 
+from node.audit.models import AuditEntry
 from node.db import db
+from node.grants.models import Role
 from node.members.models import Member, Status
 from node.tenants.scoping import tenant_context
 from node.transfers.models import Side, State, Transfer
 
-from .conftest import ADMIN_PASSWORD, csrf_of, sign_in, sign_in_as
+from .conftest import ADMIN_PASSWORD, PASSWORD, csrf_of, sign_in, sign_in_as
 
 
 @pytest.fixture()
@@ -136,6 +140,10 @@ def test_a_rejection_needs_a_reason_and_the_sender_resends(client, console, rece
     assert _side(console.site.other, Side.in_).state == State.delivered  # nothing changed
     assert _post(other, url, f"{url}/reject", reason_code="unknown_org",
                  reason="请寄往街道党工委").status_code == 303
+    # a letter sent back is no letter to print: a readable 409 page, not a PDF
+    dead = other.get(f"{url}/letter.pdf")
+    assert dead.status_code == 409 and dead.mimetype == "text/html"
+    assert f'href="{url}/letter.pdf"' not in other.get(url).text
     out = _side(console.site.tenant, Side.out)
     assert out.state == State.rejected and out.reason_text == "请寄往街道党工委"
 
@@ -171,3 +179,71 @@ def test_the_tenant_administrator_shortens_the_validity(client, console, receivi
         _approve_sending_chain(console, out_id)
     out = _side(console.site.tenant, Side.out)
     assert (out.valid_until - out.issued_at).days == 10
+
+
+def _pdf_text(response: Any) -> str:
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    reader = PdfReader(io.BytesIO(response.data))
+    return "".join(p.extract_text() for p in reader.pages).replace(" ", "").replace("\n", "")
+
+
+def _printed(tenant: Any, transfer_id: int) -> list[AuditEntry]:
+    db.session.expire_all()
+    with tenant_context(tenant.id):
+        return list(db.session.scalars(sa.select(AuditEntry).where(
+            AuditEntry.action == "transfer.letter_printed", AuditEntry.entity_id == transfer_id)))
+
+
+def test_the_receiving_committee_prints_the_letter_too(client, console, receiving, app, world):
+    with app.app_context():
+        out_id = _apply_as_member(client, console)
+        _approve_sending_chain(console, out_id)
+    out = _side(console.site.tenant, Side.out)
+    serial, from_name, to_name = (out.serial, out.from_org_name.replace(" ", ""),
+                                  out.to_org_name.replace(" ", ""))
+    slug = console.site.other.slug
+    in_id = _side(console.site.other, Side.in_).id
+    url = f"/t/{slug}/console/transfers/{in_id}"
+    link = f'href="{url}/letter.pdf"'
+    other = app.test_client()  # the addressed organization's (the other tenant's root) admin
+    assert sign_in(other, slug, "admin", ADMIN_PASSWORD).status_code == 303
+    branch = app.test_client()  # the receiving branch's secretary
+    world.account(console.site.other, grants=[(Role.org_admin, receiving)],
+                  username="receiving-secretary", password=PASSWORD)
+    assert sign_in(branch, slug, "receiving-secretary", PASSWORD).status_code == 303
+    assert branch.get(f"{url}/letter.pdf").status_code == 404  # not in their reach yet
+
+    # while the dossier is held: the letter as it came, from the decrypted dossier
+    assert link in other.get(url).text
+    text = _pdf_text(other.get(f"{url}/letter.pdf"))
+    assert text.count(f"第{serial}号") == 3
+    assert f"{console.site.plain_member.name}同志" in text
+    assert f"由{from_name}去{to_name}" in text
+    assert "接收党委（盖章）" in text and "该同志已编入" not in text
+    [entry] = _printed(console.site.other, in_id)
+    assert entry.after == {"serial": serial, "attempt": 1, "side": "in"}
+    assert entry.actor_account_id is not None
+
+    # the branch named: its secretary reads the side but does not print the national ID
+    assert _post(other, url, f"{url}/approve", branch_id=str(receiving.id)).status_code == 303
+    page = branch.get(url)
+    assert page.status_code == 200 and link not in page.text
+    assert branch.get(f"{url}/letter.pdf").status_code == 403
+    # the sending tenant has no such transfer
+    with app.app_context():
+        origin_admin = console_client(console, "admin")
+    assert origin_admin.get(
+        f"/t/{console.slug}/console/transfers/{in_id}/letter.pdf").status_code == 404
+
+    # after reception: from the member row on our rolls, the receipt filled in
+    assert _post(branch, url, f"{url}/approve").status_code == 303
+    incoming = _side(console.site.other, Side.in_)
+    assert incoming.state == State.received and incoming.dossier_cipher is None
+    db.session.expunge(incoming)
+    assert link in other.get(url).text
+    text = _pdf_text(other.get(f"{url}/letter.pdf"))
+    assert text.count(f"第{serial}号") == 3
+    assert f"{console.site.plain_member.name}同志" in text
+    assert f"该同志已编入{receiving.name}。" in text
+    assert "接收党委（盖章）" not in text and f"{to_name}（盖章）" in text
+    assert len(_printed(console.site.other, in_id)) == 2
