@@ -93,6 +93,9 @@ class Transfer(TenantScoped, Audited, TimestampMixin, NodeModel):
     #: out: the issuing committee (the end of the sending chain), whose administrators act on
     #: the letter (resend, reissue, void, cancel).
     issuer_org_code: Mapped[str | None] = mapped_column(code_type(64))
+    #: both sides: the issuing committee's name (the letter is its, the receipt goes back to
+    #: it); null on rows from before the letter carried it.
+    issuer_org_name: Mapped[str | None] = mapped_column(sa.String(120))
     from_node: Mapped[str] = mapped_column(sa.String(64))
     from_tenant: Mapped[str] = mapped_column(sa.String(40))
     from_org_code: Mapped[str] = mapped_column(code_type(64))

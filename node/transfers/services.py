@@ -494,7 +494,8 @@ def apply_transfer(principal: Principal, *, member_id: int | None, to_tenant: st
     chain = sending_chain(org)
     t = Transfer(uid=new_uid(), side=Side.out, state=State.applied, attempt=0,
                  member_id=member.id, member_name=member.name, org_code=member.org_code,
-                 issuer_org_code=chain[-1].code, from_node=carrier.this_node(),
+                 issuer_org_code=chain[-1].code, issuer_org_name=chain[-1].name[:120],
+                 from_node=carrier.this_node(),
                  from_tenant=tenant.slug, from_org_code=org.code, from_org_name=org.name,
                  to_node=place.node, to_tenant=place.slug, to_org_code=to_org_code,
                  to_org_name=(to_org_name or name)[:120], reason=reason[:255],
@@ -736,7 +737,8 @@ def _letter_fields(t: Transfer) -> dict[str, Any]:
             "reason": t.reason, "from_node": t.from_node, "from_tenant": t.from_tenant,
             "from_org_code": t.from_org_code, "from_org_name": t.from_org_name,
             "to_tenant": t.to_tenant, "to_org_code": t.to_org_code,
-            "to_org_name": t.to_org_name, "identity_hash": t.identity_hash}
+            "to_org_name": t.to_org_name, "identity_hash": t.identity_hash,
+            "issuer_org_name": t.issuer_org_name}
 
 
 def letter_body(t: Transfer, member: Member) -> dict[str, Any]:
@@ -797,18 +799,20 @@ def printable_letter(principal: Principal, t: Transfer) -> dict[str, Any]:
     if t.side == Side.out:
         member = db.session.get(Member, t.member_id)
         assert member is not None
-        issuer = next((a.org_name for a in approvals(t, Chain.send)
-                       if a.org_code == t.issuer_org_code), None)
+        issuer = t.issuer_org_name or next((a.org_name for a in approvals(t, Chain.send)
+                                            if a.org_code == t.issuer_org_code), None)
         return {**letter_body(t, member), "uid": t.uid,
                 "issuer_name": issuer or _tenant(t.tenant_id).name, "received_at": None}
     if t.state != State.received:
-        return {**_letter_fields(t), "uid": t.uid, "dossier": held_dossier(t)}
+        return {**_letter_fields(t), "uid": t.uid, "dossier": held_dossier(t),
+                "issuer_name": t.issuer_org_name}
     # received: the person is on our rolls now; the receipt is filled in
     member = db.session.get(Member, t.member_id)
     assert member is not None
     placed = db.session.get(Org, t.receiving_org_id) if t.receiving_org_id else None
     return {**_letter_fields(t), "uid": t.uid, "dossier": dossier(member),
             "received_at": format_time(t.received_at) if t.received_at else None,
+            "issuer_name": t.issuer_org_name,
             "received_org_name": placed.name if placed is not None else member.org_code,
             "receiver_stamp_name": t.to_org_name}
 
@@ -1216,6 +1220,8 @@ def _on_letter(tenant: Tenant, t: Transfer | None, uid: str, body: dict[str, Any
         to_tenant=tenant.slug, to_org_code=to_org_code,
         to_org_name=str(body.get("to_org_name") or to_org_code)[:120],
         reason=str(body.get("reason") or "")[:255], identity_hash=digest,
+        issuer_org_name=str(body["issuer_org_name"])[:120] if body.get("issuer_org_name")
+        else None,
         issued_at=issued_at, valid_until=valid_until, dues_paid_up_to=paid,
         dossier_cipher=identity().cipher.encrypt(json.dumps(data, ensure_ascii=False)),
         claimed_at=None, released_at=None, reason_code=None, reason_text=None,

@@ -166,6 +166,10 @@ def test_the_receiving_committee_prints_the_letter_it_holds(pair: Pair, clock: C
     with tenant_context(b.tenant.id):
         held = services.printable_letter(b.org_admin(b.committee), incoming)
     assert held["dossier"] == sent["dossier"]
+    # the letter carries its issuing committee's name: the receipt goes back to it, and the
+    # letter's stamp line is its (both committees are 街道党工委 here; the branch is not named)
+    assert held["issuer_name"] == sent["issuer_name"] == a.committee.name
+    assert compact.count(f"{a.committee.name}：") == 2 and f"{a.branch.name}：" not in compact
     assert {k: held[k] for k in ("serial", "valid_until", "from_org_name", "to_org_name")} \
         == {k: sent[k] for k in ("serial", "valid_until", "from_org_name", "to_org_name")}
     # still while the branch approves (approving), and once claimed
