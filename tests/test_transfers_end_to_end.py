@@ -6,13 +6,20 @@ over real HTTP and a real bus: SQLite on the embedded bus, PostgreSQL on a priva
 enroll both nodes -> the hub's relay sends both nodes the tenant directory -> a secretary of
 大渡口区 (node 1) applies for a member's transfer to 铜官区 (node 2) over the node's API and the
 sending chain approves -> the letter, sealed for node 2, is routed by the hub -> node 2's
-receiving chain approves over its API (assigning the branch) -> the claim, the release and the
-receipt cross the hub, while the hub's worker and node 1's are killed and RabbitMQ is stopped,
-then all restarted -> the member is active on node 2 with their data, transferred out on
-node 1, both sides closed/received, each step routed once -> a person already on node 2's
-rolls: the hub refuses the letter (already_active), the origin sees it rejected -> the hub's API and console show the transfer closed -> no
-text column of any hub table, its bus tables included (and for the embedded bus, the bus file),
-holds the member's name or national ID.
+receiving chain approves over its API (assigning the branch) while every bus worker is killed
+and RabbitMQ is stopped -> all restarted, node 2's relay and consumer as two processes, the
+consumer only once the origin has let go -> the claim, the release and the receipt cross the
+hub -> the member is active on node 2 with their data, transferred out on node 1, both sides
+closed/received, each step routed once -> a person already on node 2's rolls: the hub refuses the letter
+(already_active), the origin sees it rejected -> the hub's API and console show the transfer
+closed -> no text column of any hub table, its bus tables included (and for the embedded bus,
+the bus file), holds the member's name or national ID.
+
+From the application to the end, an observer (tests/transfer_observer.py) reads both nodes'
+databases every 30 ms and records every instant it can see at which the invariant does not
+hold (never on the rolls in two places; on the rolls at the origin unless its side is received
+or closed) or the member is duplicated; it must see none, and must have seen the member at the
+origin (the kill window), in flight (node 2's consumer held down) and arrived.
 """
 
 from __future__ import annotations
@@ -50,9 +57,11 @@ from tests.test_network_end_to_end import (
     _ready,
     install,
 )
+from tests.transfer_observer import ARRIVED, AT_ORIGIN, IN_FLIGHT, TransferObserver
 
 NAME = "欧阳转接"
 NATIONAL_ID = make_national_id(7777)
+TWIN_NATIONAL_ID = make_national_id(7778)  # on both nodes' rolls
 
 
 @pytest.fixture(params=SETUPS, ids=["-".join(s) for s in SETUPS])
@@ -136,12 +145,45 @@ def test_a_member_moves_from_one_node_to_another_through_the_hub(network: Networ
                                          "national_id": NATIONAL_ID, "stage": "full",
                                          "phone": "13800000000"}, status=201)
 
-    # --- 大渡口区 applies and approves up its chain: the letter leaves for node 2.
+    # --- 大渡口区 applies: from now on an observer reads both nodes' databases every 30 ms
+    # until the end (tests/transfer_observer.py: the invariant at every instant it can see).
     transfer = node1.post("/api/transfers", {
         "member_id": member["id"], "to_tenant": "tongguan", "to_org_code": "340705",
         "reason": "工作调动到铜陵"}, status=201)
     assert transfer["to_node"] == "tl-e2e"
     uid = transfer["uid"]
+    broker: PrivateRabbitMQ | None = net.broker  # type: ignore[attr-defined]
+    with TransferObserver(net.databases["node"], net.databases["node2"], uid) as observer:
+        _move(net, wait, observer, apis, workers, member, transfer, branch2, broker)
+        _refuse_a_person_on_both_rolls(net, wait, node1, node2, branch1, branch2)
+        _national_view(net, outputs, uid)
+
+    # --- What the observer saw, from the application to the end.
+    print(observer.report())  # pytest -rP shows it
+    assert not observer.violations, observer.report()
+    assert not observer.errors, observer.report()
+    assert observer.observations >= 200, observer.report()
+    # Each window lasts seconds (the kill window holds a 3-second pause), so it is observed
+    # many times over.
+    assert observer.during["workers killed"] >= 20, observer.report()
+    if broker is not None:
+        assert observer.during["broker stopped"] >= 20, observer.report()
+    # Every phase lasts long enough to be seen: at the origin throughout the kill window,
+    # in flight while node 2's consumer is held down (waited for in `_move`), arrived from
+    # there to the end (the refusal and the national view take seconds).
+    assert observer.phases[AT_ORIGIN] >= 20, observer.report()
+    assert observer.phases[IN_FLIGHT] >= 3, observer.report()
+    assert observer.phases[ARRIVED] >= 20, observer.report()
+
+
+def _move(net: Network, wait: Callable[..., None], observer: TransferObserver,
+          apis: dict[str, Api], workers: dict[str, Any], member: dict[str, Any],
+          transfer: dict[str, Any], branch2: dict[str, Any],
+          broker: PrivateRabbitMQ | None) -> None:
+    """Issue the letter, and carry the transfer to its end through kills and a broker stop."""
+    node1, node2 = apis["node"], apis["node2"]
+    uid = transfer["uid"]
+    # 大渡口区 approves up its chain: the letter leaves for node 2.
     for _ in range(5):
         if transfer["state"] not in ("applied", "approving"):
             break
@@ -158,15 +200,15 @@ def test_a_member_moves_from_one_node_to_another_through_the_hub(network: Networ
     assert net.query("hub", "SELECT origin_node, destination_node, state FROM hub_transfers") \
         == [("cq-e2e", "tl-e2e", "issued")]
 
-    # --- The hub's worker and node 1's are killed (SIGKILL) mid-saga, and RabbitMQ stopped:
-    # node 2 claims meanwhile; the member stays active at the origin, and nothing moves until
-    # they are back.
-    for app in ("hub", "node"):
+    # --- Every bus worker is killed (SIGKILL) mid-saga, and RabbitMQ stopped: node 2 claims
+    # meanwhile; the member stays active at the origin, and nothing moves until they are back.
+    for app in ("hub", "node", "node2"):
         os.killpg(workers[app].pid, signal.SIGKILL)
         workers[app].wait(timeout=30)
-    broker: PrivateRabbitMQ | None = net.broker  # type: ignore[attr-defined]
+    observer.begin("workers killed")
     if broker is not None:
         broker.stop()
+        observer.begin("broker stopped")
 
     # --- 铜官区's chain: the committee assigns the branch and approves, the branch claims.
     in_id = arrived["id"]
@@ -181,10 +223,19 @@ def test_a_member_moves_from_one_node_to_another_through_the_hub(network: Networ
     assert node1.get(f"/api/members/{member['id']}")["status"] == "active"
     if broker is not None:
         broker.start()  # the same data: what was queued is still there
+        observer.end("broker stopped")
+    observer.end("workers killed")
+    # The hub's and node 1's workers come back; node 2 now runs its relay and its consumer as
+    # two processes (as an operator may), the consumer only once the origin has let go, so
+    # the member is seen in flight: the origin's side received, the member transferred out
+    # there and not yet active on node 2.
     for app in ("hub", "node"):
         workers[app] = net.start(app, "bus", "worker")
+    net.start("node2", "bus", "relay")  # the claim leaves
+    wait(lambda: observer.seen(IN_FLIGHT) >= 3, "the observer seeing the member in flight", 120)
+    net.start("node2", "bus", "consume")
 
-    # --- The claim, the release and the receipt cross the hub.
+    # --- The release and the receipt cross the hub.
     wait(lambda: node1.get(f"/api/transfers/{transfer['id']}")["state"] == "closed",
          "the receipt closing the origin's side")
     assert node2.get(f"/api/transfers/{in_id}")["state"] == "received"
@@ -197,9 +248,13 @@ def test_a_member_moves_from_one_node_to_another_through_the_hub(network: Networ
     # Each step crossed the hub exactly once, kills notwithstanding.
     assert net.query("hub", "SELECT steps FROM hub_transfers") == [(4,)]
 
-    # --- A person already on node 2's rolls (registered there too): the hub refuses the
-    # letter, and the origin's side comes back rejected (already_active); the member stays.
-    twin_id = make_national_id(7778)
+
+def _refuse_a_person_on_both_rolls(net: Network, wait: Callable[..., None], node1: Api,
+                                   node2: Api, branch1: dict[str, Any],
+                                   branch2: dict[str, Any]) -> None:
+    """A person already on node 2's rolls (registered there too): the hub refuses the letter,
+    and the origin's side comes back rejected (already_active); the member stays."""
+    twin_id = TWIN_NATIONAL_ID
     node2.post("/api/members", {"org_id": branch2["id"], "name": "重复登记", "national_id": twin_id,
                                 "stage": "full"}, status=201)
     twin = node1.post("/api/members", {"org_id": branch1["id"], "name": "重复登记",
@@ -223,7 +278,10 @@ def test_a_member_moves_from_one_node_to_another_through_the_hub(network: Networ
     assert net.query("node2", "SELECT count(*) FROM transfers WHERE uid = :uid",
                      uid=second["uid"]) == [(0,)]
 
-    # --- The hub's national view: over the API (an auditor's client) and on the console.
+
+def _national_view(net: Network, outputs: dict[str, str], uid: str) -> None:
+    """The hub's national view over the API (an auditor's client) and on the console; and
+    nothing of the person on the hub: every table, the bus's own included."""
     hub = Api(net.hub_url, _hub_token(net.hub_url, _output(outputs["hub"], "client_id"),
                                       _output(outputs["hub"], "client_secret")), net.logs)
     items = {item["uid"]: item for item in hub.get("/api/transfers")["items"]}
@@ -241,11 +299,66 @@ def test_a_member_moves_from_one_node_to_another_through_the_hub(network: Networ
     assert page.status_code == 200 and "cq-e2e/dadukou" in page.text
     assert NAME not in page.text
 
-    # --- Nothing of the person on the hub: every table, the bus's own included.
     everything = _text_of_every_table(net, "hub")
     assert uid in everything and "tongguan" in everything  # the dump holds the hub's data
-    for secret in (NAME, NATIONAL_ID, "13800000000", twin_id):
+    for secret in (NAME, NATIONAL_ID, "13800000000", TWIN_NATIONAL_ID):
         assert secret not in everything, secret
     if net.bus_url.startswith("embedded://"):
         raw = b"".join(p.read_bytes() for p in net.root.glob("bus.sqlite3*"))
         assert NAME.encode() not in raw and NATIONAL_ID.encode() not in raw
+
+
+def test_the_observer_sees_each_phase_and_every_violation(tmp_path: Path) -> None:
+    """The observer itself, on two SQLite files holding the tables it reads: a clean handover
+    is seen phase by phase with no violation; a member back on the origin's rolls, a side that
+    disagrees with its member, and a duplicate at the destination are each reported."""
+    urls = {}
+    for app in ("origin", "destination"):
+        urls[app] = f"sqlite:///{tmp_path / (app + '.db')}"
+        engine = sa.create_engine(urls[app])
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE members (id INTEGER PRIMARY KEY, name TEXT, "
+                                 "national_id_hash TEXT, status TEXT)"))
+            conn.execute(sa.text("CREATE TABLE transfers (uid TEXT, side TEXT, state TEXT, "
+                                 "member_id INTEGER, identity_hash TEXT, member_name TEXT)"))
+        engine.dispose()
+    engines = {app: sa.create_engine(url) for app, url in urls.items()}
+
+    def commit(app: str, *statements: str) -> None:
+        with engines[app].begin() as conn:  # one transaction, as the product commits
+            for statement in statements:
+                conn.execute(sa.text(statement))
+
+    def until(check: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 10
+        while not check():
+            assert time.monotonic() < deadline, f"{what}: {observer.report()}"
+            time.sleep(0.01)
+
+    commit("origin", "INSERT INTO members VALUES (1, '甲', 'h1', 'active')",
+           "INSERT INTO transfers VALUES ('u1', 'out', 'issued', 1, 'h1', '甲')")
+    with TransferObserver(urls["origin"], urls["destination"], "u1", interval=0.005) as observer:
+        until(lambda: observer.seen(AT_ORIGIN) > 0, "at the origin")
+        commit("destination", "INSERT INTO transfers VALUES ('u1', 'in', 'claimed', NULL, "
+                              "'h1', '甲')")
+        commit("origin", "UPDATE members SET status = 'transferred_out'",
+               "UPDATE transfers SET state = 'received'")
+        until(lambda: observer.seen(IN_FLIGHT) > 0, "in flight")
+        commit("destination", "INSERT INTO members VALUES (7, '甲', 'h1', 'active')",
+               "UPDATE transfers SET state = 'received', member_id = 7")
+        commit("origin", "UPDATE transfers SET state = 'closed'")
+        until(lambda: observer.seen(ARRIVED) > 0, "arrived")
+        assert not observer.violations and not observer.errors, observer.report()
+
+        commit("origin", "UPDATE members SET status = 'active'")  # on both rolls
+        until(lambda: len(observer.violations) > 0, "a violation")
+        commit("origin", "UPDATE transfers SET state = 'issued'")  # consistent at the origin
+        commit("destination", "INSERT INTO members VALUES (8, '甲', 'h2', 'transferred_out')")
+        until(lambda: any("duplicated" in v for v in observer.violations), "a duplicate")
+    for engine in engines.values():
+        engine.dispose()
+    found = "\n".join(observer.violations)
+    assert "origin's member is active while its side is closed" in found
+    assert "on the rolls in two places" in found
+    assert "duplicated at the destination" in found
+    assert not observer.errors, observer.report()

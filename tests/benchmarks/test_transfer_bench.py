@@ -4,7 +4,7 @@ nodes, with automatic approvals, over RabbitMQ, on PostgreSQL.
 Run with `make bench` (this part alone: `.venv/bin/pytest tests/benchmarks/test_transfer_bench.py
 -m bench -p no:randomly -s -o addopts="" --import-mode=importlib`). The figures go into
 docs/performance.md ("Transfers"). `PARTYNET_BENCH_SCALE=0.1` runs a tenth of the transfers
-(for development).
+(for development; phase 2 then has 24 + 6).
 
 The network is installed and run as its operators run it: `partynet hub|node ...` commands in
 their own folders, each app on a fresh PostgreSQL database, one vhost of the shared RabbitMQ made
@@ -19,7 +19,7 @@ nodes' bus workers (`partynet ... bus worker`: relay and consumer) are separate 
   node, through the hub), a quarter within a node (across its two tenants, and within a tenant).
 - Each node's members are seeded first (not timed), and the bus is let drain (their identity
   hashes reach the hub).
-- Issuing: the relays hold every stream (`fed_streams.blocked_until`, as they pause an
+- Phase 1, issuing: the relays hold every stream (`fed_streams.blocked_until`, as they pause an
   unreachable destination; the workers keep running), and the three nodes apply for all their
   transfers at once, one transaction each (a secretary's application; the automatic approvals
   issue the letter in it, and carry a transfer within a node to its end). Then all those
@@ -29,9 +29,20 @@ nodes' bus workers (`partynet ... bus worker`: relay and consumer) are separate 
   closed at its origin and received at its destination, and checks: zero stuck (every pair
   in agreeing terminal states, on both nodes and at the hub, nothing quarantined), every
   member active in exactly one place (transferred out at the origin), the counts per flow.
-- Figures: transfers between nodes per second (from the release to the last side closed);
-  from the release to each reception (the member active at the destination, `received_at`),
-  p50 and p99: the queueing of a burst, not the latency of a lone transfer.
+- Phase 1's figures: transfers between nodes per second (from the release to the last side
+  closed); from the release to each reception (the member active at the destination,
+  `received_at`), p50 and p99: the queueing of a burst, not the latency of a lone transfer.
+- Phase 2, on the same running network with the bus live (not held): 200 more transfers
+  between nodes (seeded with the others; the six directions in turn) and 50 within tb-n1
+  (大渡口区 ⇄ 九龙坡区, spread among them), issued one by one at a steady rate by the three
+  nodes' processes (each application at its time from a common start, one transaction each),
+  while the workers apply the earlier ones' steps. The rate is half of phase 1's overall
+  rate (its 1,000 applications over the time from the first application to the last close:
+  issuing and the saga's steps together, as they are here), between 0.5 and 10 per second:
+  below what the machine sustains, so the figure is the path of one transfer on a busy
+  network rather than a queue's. Figures, for the 200 between nodes: from issuing (the
+  origin's `issued_at`, the letter's commit) to reception (the destination's `received_at`),
+  p50, p99 and max, and the rate achieved; zero stuck is checked again over all.
 - Baseline, in the same run, on the same running workers: bare signed pings, as many bus
   hops as the transfers between nodes made (each of their four steps goes node -> hub ->
   node: 8 hops), half node -> hub, half hub -> node, held and released the same way; the rate
@@ -89,6 +100,12 @@ FLOWS = (
     ("dadukou", "jiulongpo", 1), ("jiulongpo", "dadukou", 1),  # two tenants of one node
     ("tongguan", "tongguan", 1), ("qiaoxi", "qiaoxi", 1),  # within a tenant
 )
+#: Phase 2: transfers issued one by one at a steady rate, the bus live: STEADY between nodes
+#: (measured) and STEADY_WITHIN within node tb-n1, across its two tenants.
+STEADY = max(24, int(200 * SCALE)) if SCALE < 1 else 200
+STEADY_WITHIN = STEADY // 4
+#: Bounds of phase 2's rate (applications/s; it is half of phase 1's overall rate).
+STEADY_MIN_RATE, STEADY_MAX_RATE = 0.5, 10.0
 HOPS_PER_TRANSFER = 8  # letter, claim, released, receipt: each node -> hub -> node
 #: Seconds to wait for every transfer to complete (generous: the figures say how long it took).
 COMPLETION_TIMEOUT = 120 + 1.2 * TRANSFERS
@@ -304,7 +321,9 @@ def _seed(job: dict[str, Any]) -> dict[str, Any]:
 
 def _issue(job: dict[str, Any]) -> dict[str, Any]:
     """Each transfer as a secretary applies for it: one transaction; the automatic approvals
-    issue the letter (and, within the node, carry it through to the end) in it."""
+    issue the letter (and, within the node, carry it through to the end) in it. Paced when
+    the job has a `barrier` folder: each transfer then has its offset (seconds) from a start
+    that the parent writes there once every issuer is ready."""
     from node.accounts.models import Account
     from node.audit.recording import acting_as
     from node.auth.principal import Principal
@@ -314,23 +333,36 @@ def _issue(job: dict[str, Any]) -> dict[str, Any]:
     from node.tenants.services import get_tenant_by_slug
     from node.transfers.services import apply_transfer
 
-    started = time.time()
     principals = {}
-    for slug, member_id, to_tenant, to_code in job["transfers"]:
-        if slug not in principals:  # the tenant's administrator (a secretary of the root)
-            tenant = get_tenant_by_slug(slug)
-            with tenant_context(tenant.id):
-                account = db.session.scalar(sa.select(Account).where(
-                    Account.username == "admin"))
-            principals[slug] = Principal(account_id=account.id, tenant_id=tenant.id,
-                                         username="admin",
-                                         grants=((Role.tenant_admin, tenant.code_prefix),))
+    for slug in {spec[0] for spec in job["transfers"]}:  # each tenant's administrator
+        tenant = get_tenant_by_slug(slug)
+        with tenant_context(tenant.id):
+            account = db.session.scalar(sa.select(Account).where(Account.username == "admin"))
+        principals[slug] = Principal(account_id=account.id, tenant_id=tenant.id,
+                                     username="admin",
+                                     grants=((Role.tenant_admin, tenant.code_prefix),))
+    db.session.rollback()
+    start = None
+    if job.get("barrier"):  # paced: ready, then wait for the common start
+        barrier = Path(job["barrier"])
+        (barrier / f"ready-{os.getpid()}").touch()
+        while not (barrier / "start").exists():
+            time.sleep(0.01)
+        start = float((barrier / "start").read_text())
+    started, late, uids = time.time(), 0.0, []
+    for slug, member_id, to_tenant, to_code, *at in job["transfers"]:
+        if start is not None:
+            due = start + at[0]
+            time.sleep(max(0.0, due - time.time()))
+            late = max(late, time.time() - due)
         principal = principals[slug]
         with acting_as("bench"), tenant_context(principal.tenant_id):
-            apply_transfer(principal, member_id=member_id, to_tenant=to_tenant,
-                           to_org_code=to_code, reason="工作调动")
+            transfer = apply_transfer(principal, member_id=member_id, to_tenant=to_tenant,
+                                      to_org_code=to_code, reason="工作调动")
+            uids.append(transfer.uid)
             db.session.commit()
-    return {"seconds": time.time() - started, "count": len(job["transfers"])}
+    return {"seconds": time.time() - started, "count": len(job["transfers"]), "uids": uids,
+            "late": late}
 
 
 def _finish(proc: subprocess.Popen[str], what: str, timeout: float = 1_800) -> Any:
@@ -436,11 +468,13 @@ def test_transfers_in_flight_across_three_nodes(network: Network) -> None:
     install(net)
     phase("installed; seeding the members")
     flows = flow_counts()
+    steady_flows = steady_counts()
     leaving = collections.Counter()
-    for a, _b, n in flows:
+    for a, _b, n in (*flows, *steady_flows):
         leaving[a] += n
 
-    # --- Members (not timed), then wait until the bus is quiet (their identity hashes).
+    # --- Members for both phases (not timed), then wait until the bus is quiet (their
+    # identity hashes).
     seeders, first = {}, 1
     for node, tenants in NODES:
         spec = {}
@@ -456,7 +490,7 @@ def test_transfers_in_flight_across_three_nodes(network: Network) -> None:
     hold(net, held=True)
     phase(f"issuing {TRANSFERS} transfers (the bus held)")
 
-    # --- Issue every transfer, the three nodes at once.
+    # --- Phase 1: issue every transfer, the three nodes at once.
     jobs: dict[str, list[tuple[str, int, str, str]]] = {node: [] for node, _t in NODES}
     pools = {slug: list(data["members"]) for slug, data in seeded.items()}
     pending = [(a, b, n) for a, b, n in flows]
@@ -473,11 +507,8 @@ def test_transfers_in_flight_across_three_nodes(network: Network) -> None:
 
     # --- All in flight: every letter to another node issued, in its node's outbox; the member
     # still active at the origin, nothing at the destination yet.
-    outgoing = {node: len(t) for node, t in jobs.items()}
-    incoming = collections.Counter()
     leaving_to_other_node = collections.Counter()
     for a, b, n in flows:
-        incoming[NODE_OF[b]] += n
         if NODE_OF[a] != NODE_OF[b]:
             leaving_to_other_node[NODE_OF[a]] += n
     in_flight = sum(leaving_to_other_node.values())
@@ -496,58 +527,14 @@ def test_transfers_in_flight_across_three_nodes(network: Network) -> None:
     released = hold(net, held=False)
 
     # --- Until every transfer is closed at its origin and received at its destination.
-
-    def complete() -> bool:
-        return all(
-            net.scalar(node, "SELECT count(*) FROM transfers WHERE side = 'out' "
-                             "AND state = 'closed'") == outgoing[node]
-            and net.scalar(node, "SELECT count(*) FROM transfers WHERE side = 'in' "
-                                 "AND state = 'received'") == incoming[node]
-            for node, _t in NODES)
-
-    wait_until(complete, COMPLETION_TIMEOUT, "every transfer complete", net, 0.5)
+    wait_until(lambda: complete(net, flows), COMPLETION_TIMEOUT, "every transfer complete", net,
+               0.5)
     completed_at = time.time()
     phase("complete; checking")
     load_after = os.getloadavg()
+    outs, ins, cross = zero_stuck(net, flows)
 
-    # --- Zero stuck: both sides of every transfer terminal and agreeing, the hub agrees.
-    outs: dict[str, tuple[Any, ...]] = {}
-    ins: dict[str, tuple[Any, ...]] = {}
-    for node, _t in NODES:
-        for uid, side, state, frm, to, issued, received, closed, digest in net.query(
-                node, "SELECT uid, side, state, from_tenant, to_tenant, issued_at, "
-                      "received_at, closed_at, identity_hash FROM transfers"):
-            row = (node, state, frm, to, issued, received, closed, digest)
-            (outs if side == "out" else ins)[uid] = row
-    assert len(outs) == TRANSFERS and set(outs) == set(ins), (len(outs), len(ins))
-    assert {row[1] for row in outs.values()} == {"closed"}
-    assert {row[1] for row in ins.values()} == {"received"}
-    per_flow = collections.Counter((row[2], row[3]) for row in outs.values())
-    assert per_flow == {(a, b): n for a, b, n in flows}, per_flow
-    cross = [uid for uid, row in outs.items() if NODE_OF[row[2]] != NODE_OF[row[3]]]
-    assert all(ins[uid][0] == NODE_OF[outs[uid][3]] for uid in outs)
-    hub_rows = net.query(HUB, "SELECT uid, state, steps FROM hub_transfers")
-    assert sorted(hub_rows) == sorted((uid, "closed", 4) for uid in cross), \
-        collections.Counter((state, steps) for _u, state, steps in hub_rows)
-    for app in (HUB, *(node for node, _t in NODES)):
-        assert net.scalar(app, "SELECT count(*) FROM fed_quarantine") == 0, net.query(
-            app, "SELECT reason, detail FROM fed_quarantine LIMIT 5")
-
-    # --- Every member active in exactly one place, transferred out at the origin.
-    places: dict[str, list[tuple[str, str]]] = collections.defaultdict(list)
-    for node, _t in NODES:
-        for digest, status, slug in net.query(
-                node, "SELECT m.national_id_hash, m.status, t.slug FROM members m "
-                      "JOIN tenants t ON t.id = m.tenant_id"):
-            places[digest].append((slug, status))
-    for uid, (_node, _s, frm, to, *_rest, digest) in outs.items():
-        held = places[digest]
-        active = [slug for slug, status in held if status == "active"]
-        assert active == [to], (uid, held)
-        if frm != to:
-            assert (frm, "transferred_out") in held, (uid, held)
-
-    # --- Figures.
+    # --- Phase 1's figures.
     assert all(_utc(outs[uid][4]) < released for uid in cross)
     last_close = max(_utc(outs[uid][6]) for uid in cross)
     elapsed = _seconds(last_close - released)
@@ -560,7 +547,40 @@ def test_transfers_in_flight_across_three_nodes(network: Network) -> None:
         "p50": statistics.median(delays), "p99": cuts[98], "max": delays[-1],
         "wall": completed_at - released.timestamp()}
 
-    # --- Baseline: bare signed pings, as many hops as the transfers between nodes made.
+    # --- Phase 2: on the same network, the bus live, transfers issued one by one at a
+    # steady rate while the workers apply the earlier ones' steps (on tb-n1, applications
+    # within the node too, while its worker receives members into the same tenants). The
+    # rate: half of what phase 1 achieved from its first application to its last close
+    # (issuing and the saga's steps together, as here), so the machine keeps headroom and the
+    # figure is a transfer's own path (letter, claim, release: 6 bus hops) under load, not a
+    # queue's.
+    rate = min(STEADY_MAX_RATE, max(STEADY_MIN_RATE,
+                                    TRANSFERS / (issue_seconds + elapsed) / 2))
+    phase(f"phase 2: {STEADY} transfers between nodes and {STEADY_WITHIN} within one, "
+          f"{rate:.2f} applications/s, the bus live")
+    load_steady = os.getloadavg()
+    steady = steady_phase(net, steady_flows, pools, seeded, rate, flows)
+    load_steady_end = os.getloadavg()
+    phase("phase 2 complete; checking everything again")
+    all_flows = [*flows, *steady_flows]
+    outs, ins, _cross = zero_stuck(net, all_flows)
+    assert set(steady["uids"]) <= set(outs)
+    steady_cross = [uid for uid in steady["uids"]
+                    if NODE_OF[outs[uid][2]] != NODE_OF[outs[uid][3]]]
+    assert len(steady_cross) == STEADY
+    steady_delays = sorted(_seconds(_utc(ins[uid][5]) - _utc(outs[uid][4]))
+                           for uid in steady_cross)
+    issued_times = sorted(_utc(outs[uid][4]) for uid in steady_cross)
+    span = _seconds(issued_times[-1] - issued_times[0])
+    steady_cuts = statistics.quantiles(steady_delays, n=100, method="inclusive")
+    steady_figures = {
+        "count": len(steady_delays), "target": rate,
+        "achieved": (len(steady_delays) - 1) / span if span else float("nan"),
+        "span": span, "late": steady["late"],
+        "p50": statistics.median(steady_delays), "p99": steady_cuts[98],
+        "max": steady_delays[-1]}
+
+    # --- Baseline: bare signed pings, as many hops as phase 1's transfers between nodes made.
     hops = len(cross) * HOPS_PER_TRANSFER
     base = baseline(net, hops)
     bus_only = base["rate"] / HOPS_PER_TRANSFER
@@ -578,10 +598,145 @@ def test_transfers_in_flight_across_three_nodes(network: Network) -> None:
           f"{elapsed:.1f} s = {figures['rate']:,.1f} transfers/s; zero stuck")
     print(f"  release -> reception (member active at the destination): p50 "
           f"{figures['p50']:.2f} s, p99 {figures['p99']:.2f} s, max {figures['max']:.2f} s")
+    print(f"  phase 2: {steady_figures['count']} between nodes and {STEADY_WITHIN} within "
+          f"tb-n1, one by one at {rate:.2f} applications/s (between nodes: "
+          f"{steady_figures['achieved']:.2f}/s over {span:.1f} s; at most "
+          f"{steady_figures['late']:.2f} s behind schedule), the bus live; load average "
+          f"{load_steady[0]:.2f} -> {load_steady_end[0]:.2f}; zero stuck")
+    print(f"  issuing -> reception (issued_at at the origin -> received_at at the "
+          f"destination): p50 {steady_figures['p50']:.2f} s, p99 "
+          f"{steady_figures['p99']:.2f} s, max {steady_figures['max']:.2f} s")
     print(f"  baseline: {hops:,} bare signed pings (half node -> hub, half hub -> node) in "
           f"{base['seconds']:.1f} s: {base['rate']:,.0f} msg/s = {bus_only:,.1f} "
           f"transfers/s of bus hops alone; transfers reach "
           f"{figures['rate'] / bus_only:.2f} of it")
+    print("  row: | run ({:.1f}, {:.1f}) | {:.1f} s ({:.0f} /s) | closed in {:.1f} s | **{:.1f}** "
+          "| {:.1f} / **{:.1f}** / {:.1f} s | {:.1f} s, {:,.0f} msg/s | {:.1f} | {:.2f} |"
+          .format(load_before[0], load_after[0], issue_seconds, figures["issue_rate"],
+                  elapsed, figures["rate"], figures["p50"], figures["p99"], figures["max"],
+                  base["seconds"], base["rate"], bus_only, figures["rate"] / bus_only))
+    print("  row: | run ({:.1f}, {:.1f}) | {} + {} at {:.2f}/s | {:.2f}/s over {:.1f} s | "
+          "{:.2f} / **{:.2f}** / {:.2f} s |"
+          .format(load_steady[0], load_steady_end[0], steady_figures["count"],
+                  STEADY_WITHIN, rate,
+                  steady_figures["achieved"], span, steady_figures["p50"],
+                  steady_figures["p99"], steady_figures["max"]))
+
+
+def complete(net: Network, flows: list[tuple[str, str, int]]) -> bool:
+    """Every transfer of `flows` (all issued so far) closed at its origin and received at
+    its destination."""
+    outgoing: collections.Counter[str] = collections.Counter()
+    incoming: collections.Counter[str] = collections.Counter()
+    for a, b, n in flows:
+        outgoing[NODE_OF[a]] += n
+        incoming[NODE_OF[b]] += n
+    return all(
+        net.scalar(node, "SELECT count(*) FROM transfers WHERE side = 'out' "
+                         "AND state = 'closed'") == outgoing[node]
+        and net.scalar(node, "SELECT count(*) FROM transfers WHERE side = 'in' "
+                             "AND state = 'received'") == incoming[node]
+        for node, _t in NODES)
+
+
+def zero_stuck(net: Network, flows: list[tuple[str, str, int]]) -> tuple[
+        dict[str, tuple[Any, ...]], dict[str, tuple[Any, ...]], list[str]]:
+    """Check that every transfer issued so far (`flows`) is done: both sides terminal and
+    agreeing, the hub agrees, nothing quarantined, every member active in exactly one place
+    (transferred out at the origin). Returns the out sides and in sides by uid, as (node,
+    state, from tenant, to tenant, issued_at, received_at, closed_at, identity hash), and the
+    uids between nodes."""
+    outs: dict[str, tuple[Any, ...]] = {}
+    ins: dict[str, tuple[Any, ...]] = {}
+    for node, _t in NODES:
+        for uid, side, state, frm, to, issued, received, closed, digest in net.query(
+                node, "SELECT uid, side, state, from_tenant, to_tenant, issued_at, "
+                      "received_at, closed_at, identity_hash FROM transfers"):
+            row = (node, state, frm, to, issued, received, closed, digest)
+            (outs if side == "out" else ins)[uid] = row
+    total = sum(n for _a, _b, n in flows)
+    assert len(outs) == total and set(outs) == set(ins), (len(outs), len(ins))
+    assert {row[1] for row in outs.values()} == {"closed"}
+    assert {row[1] for row in ins.values()} == {"received"}
+    per_flow = collections.Counter((row[2], row[3]) for row in outs.values())
+    expected: collections.Counter[tuple[str, str]] = collections.Counter()
+    for a, b, n in flows:
+        expected[(a, b)] += n
+    assert per_flow == expected, per_flow
+    cross = [uid for uid, row in outs.items() if NODE_OF[row[2]] != NODE_OF[row[3]]]
+    assert all(ins[uid][0] == NODE_OF[outs[uid][3]] for uid in outs)
+    hub_rows = net.query(HUB, "SELECT uid, state, steps FROM hub_transfers")
+    assert sorted(hub_rows) == sorted((uid, "closed", 4) for uid in cross), \
+        collections.Counter((state, steps) for _u, state, steps in hub_rows)
+    for app in (HUB, *(node for node, _t in NODES)):
+        assert net.scalar(app, "SELECT count(*) FROM fed_quarantine") == 0, net.query(
+            app, "SELECT reason, detail FROM fed_quarantine LIMIT 5")
+
+    # Every member active in exactly one place, transferred out at the origin.
+    places: dict[str, list[tuple[str, str]]] = collections.defaultdict(list)
+    for node, _t in NODES:
+        for digest, status, slug in net.query(
+                node, "SELECT m.national_id_hash, m.status, t.slug FROM members m "
+                      "JOIN tenants t ON t.id = m.tenant_id"):
+            places[digest].append((slug, status))
+    for uid, (_node, _s, frm, to, *_rest, digest) in outs.items():
+        held = places[digest]
+        active = [slug for slug, status in held if status == "active"]
+        assert active == [to], (uid, held)
+        if frm != to:
+            assert (frm, "transferred_out") in held, (uid, held)
+    return outs, ins, cross
+
+
+def steady_counts() -> list[tuple[str, str, int]]:
+    """Phase 2's transfers: STEADY between nodes, spread over the six directions, then
+    STEADY_WITHIN within tb-n1 (大渡口区 ⇄ 九龙坡区)."""
+    directions = [(a, b) for a, b, _w in FLOWS if NODE_OF[a] != NODE_OF[b]]
+    return [*((a, b, STEADY // len(directions) + (i < STEADY % len(directions)))
+              for i, (a, b) in enumerate(directions)),
+            ("dadukou", "jiulongpo", STEADY_WITHIN - STEADY_WITHIN // 2),
+            ("jiulongpo", "dadukou", STEADY_WITHIN // 2)]
+
+
+def steady_phase(net: Network, flows: list[tuple[str, str, int]],
+                 pools: dict[str, list[int]], seeded: dict[str, Any], rate: float,
+                 issued_before: list[tuple[str, str, int]]) -> dict[str, Any]:
+    """Issue `flows` one by one, the directions interleaved (those within a node spread
+    evenly among those between nodes), application i at `i / rate` s after a start the three
+    issuing processes wait for together (each is ready first: its app made, its principals
+    found), on the live bus; wait until all are complete. Returns their uids and how far the
+    issuing fell behind its schedule at most."""
+    keyed: list[tuple[float, str, str]] = []
+    for between in (True, False):
+        part = []
+        pending = [(a, b, n) for a, b, n in flows if (NODE_OF[a] != NODE_OF[b]) == between]
+        while any(n for _a, _b, n in pending):
+            for i, (a, b, n) in enumerate(pending):
+                if n:
+                    part.append((a, b))
+                    pending[i] = (a, b, n - 1)
+        keyed += [((k + 0.5 * (not between)) / len(part), a, b)
+                  for k, (a, b) in enumerate(part)]
+    order = [(a, b) for _key, a, b in sorted(keyed)]
+    jobs: dict[str, list[tuple[str, int, str, str, float]]] = {node: [] for node, _t in NODES}
+    for i, (a, b) in enumerate(order):
+        jobs[NODE_OF[a]].append((a, pools[a].pop(), b, seeded[b]["arriving"], i / rate))
+    barrier = net.root / "steady"
+    barrier.mkdir()
+    issuers = {node: net.python(node, {"do": "issue", "transfers": transfers,
+                                       "barrier": str(barrier)})
+               for node, transfers in jobs.items() if transfers}
+    wait_until(lambda: len(list(barrier.glob("ready-*"))) == len(issuers), 300,
+               "the steady issuers ready", net, 0.1)
+    (barrier / "start.tmp").write_text(str(time.time() + 0.2))
+    (barrier / "start.tmp").rename(barrier / "start")
+    issuing = {node: _finish(proc, f"steady issuing on {node}")
+               for node, proc in issuers.items()}
+    uids = [uid for result in issuing.values() for uid in result["uids"]]
+    assert len(uids) == len(order)
+    wait_until(lambda: complete(net, [*issued_before, *flows]), 120 + 2 * len(uids),
+               "phase 2 complete", net)
+    return {"uids": uids, "late": max(result["late"] for result in issuing.values())}
 
 
 def baseline(net: Network, hops: int) -> dict[str, float]:
