@@ -254,7 +254,7 @@ def install(net: Network, wait: Callable[[Callable[[], bool], str], None], *,
 def test_hub_and_two_nodes_end_to_end(network: Network) -> None:
     net = network
 
-    def wait(check: Callable[[], bool], what: str, seconds: float = 45) -> None:
+    def wait(check: Callable[[], bool], what: str, seconds: float = 90) -> None:
         _wait_for(check, seconds, what, net)
 
     # --- Installation: each operator sets up (in parallel), the hub issues two tokens.

@@ -107,7 +107,7 @@ def _text_of_every_table(net: Network, app: str) -> str:
 def test_a_member_moves_from_one_node_to_another_through_the_hub(network: Network) -> None:
     net = network
 
-    def wait(check: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    def wait(check: Callable[[], bool], what: str, seconds: float = 120) -> None:
         _wait_for(check, seconds, what, net)
 
     # --- Installation and enrollment, as in the network scenario.
