@@ -41,7 +41,7 @@ from federation.keys import (
     parse_time,
     utcnow,
 )
-from federation.messages import TYPE_PATTERN, schema_for
+from federation.messages import MESSAGE_TYPES, TYPE_PATTERN, validate_data
 
 __all__ = [
     "REASONS",
@@ -163,7 +163,7 @@ def _check_outgoing(envelope: Envelope, validate: bool) -> None:
         raise ValueError(f"cannot seal: {problems}")
     if validate:
         try:
-            schema_for(envelope.type).load(envelope.data)
+            validate_data(envelope.type, envelope.data)
         except KeyError:
             raise ValueError(f"cannot seal: unknown message type {envelope.type}") from None
         except ValidationError as error:
@@ -250,18 +250,17 @@ def open_envelope(raw: bytes, *, keyring: KeyRing, me: str, now: datetime,
         key = keyring.lookup(source, key_id, at=time)
     except KeyProblem as key_problem:
         raise Rejected(key_problem.reason, key_problem.detail, **claimed) from None
-    signed = encode_decoded({k: v for k, v in obj.items() if k != "signatures"})
+    del obj["signatures"]  # the signed part is everything else (obj is ours: just decoded)
+    signed = encode_decoded(obj)
     if not key.verify(signature, signed):
         raise Rejected("bad_signature", f"signature by {key_id} does not verify", **claimed)
 
     data = obj["data"]
     if validate:
+        if type_ not in MESSAGE_TYPES:
+            raise Rejected("unknown_type", f"no schema for {type_}", **claimed)
         try:
-            schema = schema_for(type_)
-        except KeyError:
-            raise Rejected("unknown_type", f"no schema for {type_}", **claimed) from None
-        try:
-            data = schema.load(data)
+            data = validate_data(type_, data)
         except ValidationError as error:
             raise Rejected("schema_violation", str(error.messages), **claimed) from None
     return Envelope(envelope_id, type_, source, destination, time, tenant, sequence, data,

@@ -9,6 +9,12 @@ runs dry and the socket has to be read. Frames, errors and timeouts behave as py
 (a frame cut by a timeout stays in the buffer and is completed by the next read).
 
 Plain TCP only: a TLS connection keeps py-amqp's own transport.
+
+Per delivery, two more things are made cheaper: a frame already in the buffer is taken
+without the timeout's context manager (`_Connection.blocking_read`); and a body is never tried
+as text: py-amqp decodes every body with its content encoding ("binary" here, so it raised and
+caught a LookupError per message), while the consumer wants the bytes as sent anyway (they are
+what the signature covers).
 """
 
 from __future__ import annotations
@@ -91,6 +97,20 @@ class BufferedTCPTransport(TCPTransport):
         self._position = start + n
         return bytes(self._buffer[start:start + n])
 
+    def buffered_frame(self) -> tuple[int, int, bytes] | None:
+        """The next frame if it is whole in the buffer (no socket access), else None."""
+        buffer, position = self._buffer, self._position
+        if len(buffer) - position < 8:
+            return None
+        frame_type, channel, size = unpack_from(">BHI", buffer, position)
+        end = position + 7 + size
+        if len(buffer) <= end:
+            return None
+        if buffer[end] != FRAME_END:
+            raise UnexpectedFrame(f"Received frame_end {buffer[end]:#04x} while expecting 0xce")
+        self._position = end + 1
+        return frame_type, channel, bytes(buffer[position + 7:end])
+
     def read_frame(self, unpack: Any = None) -> tuple[int, int, bytes]:
         try:
             self._fill(7)
@@ -111,7 +131,25 @@ class BufferedTCPTransport(TCPTransport):
         return frame_type, channel, payload
 
 
+class _Channel(pyamqp.Channel):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.auto_decode = False  # bodies stay the bytes that were sent
+
+
 class _Connection(pyamqp.Connection):  # type: ignore[misc]
+    Channel = _Channel
+
+    def blocking_read(self, timeout: float | None = None) -> Any:
+        """py-amqp's, but a frame already buffered is taken without setting a timeout."""
+        transport = self.transport
+        frame = transport.buffered_frame() if isinstance(transport, BufferedTCPTransport) else (
+            None)
+        if frame is None:
+            with transport.having_timeout(timeout):
+                frame = transport.read_frame()
+        return self.on_inbound_frame(frame)
+
     def Transport(self, host: str, connect_timeout: float | None, ssl: Any = False,
                   read_timeout: float | None = None, write_timeout: float | None = None,
                   socket_settings: Any = None, **kwargs: Any) -> Any:

@@ -125,8 +125,10 @@ class Applied:
     """The hub's handler: one effect row per ping; notes which n went into the batch.
 
     As the hub's handlers are written: an ORM object added to the consumer's session (the
-    consumer flushes a batch's objects together). `core=True` inserts at once instead, one
-    round trip per message whatever the consumer does (a diagnostic figure).
+    consumer flushes a batch's objects together). It is the lightest of them: the hub's
+    real handlers (hub/bus/services.py) also read at least one row per message, and the
+    content handlers flush per message. `core=True` inserts at once instead, one round trip
+    per message whatever the consumer does (a diagnostic figure).
     """
 
     def __init__(self, *, core: bool = False) -> None:

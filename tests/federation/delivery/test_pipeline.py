@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from federation.delivery import Outcome
 from federation.delivery.keystore import revoke
-from federation.delivery.models import ParkedMessage, QuarantinedMessage, Stream
+from federation.delivery.models import InboxMessage, ParkedMessage, QuarantinedMessage, Stream
 from federation.envelope import Envelope, new_id, seal
 from federation.keys import format_time, parse_time
 from shared.db.session import transaction
@@ -91,3 +91,24 @@ def test_run_applies_interleaved_streams_in_order_while_verifying_ahead(network)
     assert {name for kind, name in calls if kind == "prepare"} == {consuming}
     assert {name for kind, name in calls if kind == "apply"} == {"partynet-apply"}
     assert hub.bus.queue_depth(hub.id) == 0
+
+
+def test_a_batch_writes_one_inbox_row_per_applied_message_with_the_batch_time(network, clock):
+    """The inbox rows of a batch go in with one statement (a JSON array on PostgreSQL): each
+    applied message's source, id, type and sequence, the batch's time; not a duplicate's."""
+    hub, node, other = network("hub", "n1", "n2")
+    bodies = [_sealed(node, hub.id, 1), _sealed(other, hub.id, 1), _sealed(node, hub.id, 2),
+              _sealed(other, hub.id, 2)]
+    again = _sealed(node, hub.id, 2)  # a new id for sequence 2: a duplicate by position
+    assert hub.consumer.handle_batch([*bodies, again]) == [Outcome.applied] * 4 + [
+        Outcome.duplicate]
+
+    expected = sorted((e.source, e.id, e.type, e.sequence)
+                      for e in (hub.consumer.open(body, clock.now) for body in bodies))
+    with transaction(hub.db) as session:
+        rows = session.execute(sa.select(InboxMessage.source, InboxMessage.message_id,
+                                         InboxMessage.type, InboxMessage.sequence,
+                                         InboxMessage.received_at)).all()
+    assert sorted(row[:4] for row in rows) == expected
+    assert {row.received_at.replace(tzinfo=None) for row in rows} == {
+        clock.now.replace(tzinfo=None)}

@@ -1,5 +1,7 @@
 """The consumers' buffered AMQP frame reader (federation/transport/amqp_reader.py), on a socket
-pair: frames cut anywhere, timeouts in the middle of a frame, the peer going away."""
+pair: frames cut anywhere, timeouts in the middle of a frame, the peer going away; and the
+delivery fast path's argument decoding against py-amqp's. (Deliveries through a real broker,
+with that fast path, are in tests/federation/delivery.)"""
 
 from __future__ import annotations
 
@@ -10,7 +12,10 @@ from collections.abc import Iterator
 import pytest
 from amqp.exceptions import UnexpectedFrame
 
-from federation.transport.amqp_reader import CHUNK, BufferedTCPTransport
+from federation.transport.amqp_reader import (
+    CHUNK,
+    BufferedTCPTransport,
+)
 
 
 def frame(kind: int, channel: int, payload: bytes, end: int = 0xCE) -> bytes:
@@ -70,3 +75,25 @@ def test_a_bad_frame_end_and_a_closed_peer_are_errors(pair) -> None:
     with pytest.raises(OSError, match="unexpectedly closed"):
         read(transport)
     assert transport.connected is False  # kombu then makes a new connection
+
+
+def test_buffered_frames_are_taken_without_the_socket(pair) -> None:
+    transport, peer = pair
+    assert transport.buffered_frame() is None  # nothing read yet: the socket is not touched
+    whole = frame(2, 1, b"h" * 40)
+    peer.sendall(frame(1, 1, b"method") + whole[:20])
+    assert read(transport) == (1, 1, b"method")  # one recv brought the next frame's start
+    assert transport.buffered_frame() is None  # cut: left for read_frame to complete
+    peer.sendall(whole[20:] + frame(3, 1, b"body") + frame(8, 0, b""))
+    assert read(transport) == (2, 1, b"h" * 40)
+    assert transport.buffered_frame() == (3, 1, b"body")
+    assert transport.buffered_frame() == (8, 0, b"")
+    assert transport.buffered_frame() is None
+
+
+def test_a_bad_frame_end_is_an_error_in_the_buffer_too(pair) -> None:
+    transport, peer = pair
+    peer.sendall(frame(1, 1, b"x") + frame(1, 1, b"y", end=0x00))
+    assert read(transport) == (1, 1, b"x")
+    with pytest.raises(UnexpectedFrame):
+        transport.buffered_frame()
