@@ -42,10 +42,10 @@ def apply_step(envelope: Envelope, *, now: dt.datetime | None = None) -> str:
     """Route one step; returns "routed" or the undeliverable reason code."""
     now = now or utcnow()
     data = envelope.data
-    if data["from_node"] != envelope.source or data["from_tenant"] != envelope.tenant:
-        raise FloatingStepRefused(f"{envelope.source} sent a step for {data['from_node']}/"
-                                  f"{data['from_tenant']} in an envelope for {envelope.tenant}")
-    _check_inner(data, now)
+    try:
+        routing.check_step(envelope, now, inner_type=SEALED, signed_meta=SIGNED_META)
+    except routing.InnerMismatch as error:
+        raise FloatingStepRefused(str(error)) from None
     reason, detail = _refusal(data)
     session = db.session()
     if reason is not None:
@@ -61,13 +61,6 @@ def apply_step(envelope: Envelope, *, now: dt.datetime | None = None) -> str:
                "from_node": data["from_node"], "from_tenant": data["from_tenant"],
                "to_tenant": data["to_tenant"], "signed": data["signed"]})
     return "routed"
-
-
-def _check_inner(data: dict[str, Any], now: dt.datetime) -> None:
-    try:
-        routing.verify_inner(data, now, inner_type=SEALED, signed_meta=SIGNED_META)
-    except routing.InnerMismatch as error:
-        raise FloatingStepRefused(str(error)) from None
 
 
 def _refusal(data: dict[str, Any]) -> tuple[str | None, str]:

@@ -33,6 +33,17 @@ def origin_ring(node_id: str, now: dt.datetime) -> KeyRing:
     return ring
 
 
+def check_step(envelope: Envelope, now: dt.datetime, *, inner_type: str,
+               signed_meta: Iterable[str]) -> Envelope:
+    """A step a node sent the hub to route: for a tenant of its own, and its inner envelope
+    as `verify_inner` requires; returns the inner envelope."""
+    data = envelope.data
+    if data["from_node"] != envelope.source or data["from_tenant"] != envelope.tenant:
+        raise InnerMismatch(f"{envelope.source} sent a step for {data['from_node']}/"
+                            f"{data['from_tenant']} in an envelope for {envelope.tenant}")
+    return verify_inner(data, now, inner_type=inner_type, signed_meta=signed_meta)
+
+
 def verify_inner(data: dict[str, Any], now: dt.datetime, *, inner_type: str,
                  signed_meta: Iterable[str]) -> Envelope:
     """The inner envelope of a routed step, signed by `from_node` for `to_node` and naming in
