@@ -39,7 +39,7 @@ from federation.messages.content import content_key
 from federation.transport import open_bus
 from shared.identity import normalize_national_id
 from shared.testing.backends import fresh_pg_database
-from shared.testing.rabbitmq import amqp_url, require_rabbitmq
+from shared.testing.rabbitmq import PrivateRabbitMQ, amqp_url, private_rabbitmq, require_rabbitmq
 from tests.federation.delivery.brokers import rabbitmq_vhost
 from tests.hub.test_end_to_end import Machine, _free_port, _wait_for
 
@@ -66,6 +66,7 @@ class Network(Machine):
         (root / "node2").mkdir()
         self.bus_url = bus_url
         self.databases = databases
+        self.broker: PrivateRabbitMQ | None = None  # a private node (open_network)
         self.hub_env.update(HUB_DATABASE_URL=databases["hub"], HUB_BUS_URL=bus_url,
                             HUB_DEBUG="true")  # plain HTTP: cookies without `Secure`
         self.envs = {"hub": self.hub_env}
@@ -94,11 +95,19 @@ class Network(Machine):
             engine.dispose()
 
 
-@pytest.fixture(params=SETUPS, ids=["-".join(s) for s in SETUPS])
-def network(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Network]:
-    backend, transport = request.param
+@contextlib.contextmanager
+def open_network(setup: tuple[str, str], tmp_path: Path, *, private_broker: bool = False
+                 ) -> Iterator[Network]:
+    """The network's databases and bus for a (backend, transport) setup. On RabbitMQ: a vhost
+    of the shared broker, or with `private_broker` a RabbitMQ node of the test's own
+    (`network.broker`, shared/testing/rabbitmq.py), which it may stop and restart."""
+    backend, transport = setup
     with contextlib.ExitStack() as stack:
-        if transport == "rabbitmq":
+        broker: PrivateRabbitMQ | None = None
+        if transport == "rabbitmq" and private_broker:  # fails under CI where not installed
+            broker = stack.enter_context(private_rabbitmq(tmp_path / "rabbitmq"))
+            bus_url = broker.url()
+        elif transport == "rabbitmq":
             require_rabbitmq()  # skipped when unreachable; a failure under CI
             bus_url = amqp_url(stack.enter_context(rabbitmq_vhost("partynet_e2e")))
         else:
@@ -111,8 +120,15 @@ def network(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Network]
                 databases[app] = stack.enter_context(
                     fresh_pg_database(f"partynet_e2e_{app}_{secrets.token_hex(2)}"))
         network = Network(tmp_path, databases, bus_url)
-        stack.callback(network.close)  # before the databases and the vhost go
+        network.broker = broker
+        stack.callback(network.close)  # before the databases and the broker go
         yield network
+
+
+@pytest.fixture(params=SETUPS, ids=["-".join(s) for s in SETUPS])
+def network(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Network]:
+    with open_network(request.param, tmp_path) as net:
+        yield net
 
 
 # --- small HTTP helpers -------------------------------------------------------------------------

@@ -24,9 +24,7 @@ origin (the kill window), in flight (node 2's consumer held down) and arrived.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -38,8 +36,7 @@ import requests
 import sqlalchemy as sa
 
 from federation.transport import open_bus
-from shared.testing.backends import fresh_pg_database
-from shared.testing.rabbitmq import PrivateRabbitMQ, private_rabbitmq
+from shared.testing.rabbitmq import PrivateRabbitMQ
 from tests.hub.test_end_to_end import _wait_for
 from tests.node.conftest import make_national_id
 from tests.test_network_end_to_end import (
@@ -56,6 +53,7 @@ from tests.test_network_end_to_end import (
     _output,
     _ready,
     install,
+    open_network,
 )
 from tests.transfer_observer import ARRIVED, AT_ORIGIN, IN_FLIGHT, TransferObserver
 
@@ -68,25 +66,8 @@ TWIN_NATIONAL_ID = make_national_id(7778)  # on both nodes' rolls
 def network(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Network]:
     """As tests/test_network_end_to_end.py's, but RabbitMQ is a private node of this test
     (shared/testing/rabbitmq.py), so that it can be restarted mid-saga."""
-    backend, transport = request.param
-    with contextlib.ExitStack() as stack:
-        broker: PrivateRabbitMQ | None = None
-        if transport == "rabbitmq":  # skipped where RabbitMQ is not installed; fails under CI
-            broker = stack.enter_context(private_rabbitmq(tmp_path / "rabbitmq"))
-            bus_url = broker.url()
-        else:
-            bus_url = f"embedded://{tmp_path / 'bus.sqlite3'}"
-        databases = {}
-        for app in ("hub", "node", "node2"):
-            if backend == "sqlite":
-                databases[app] = f"sqlite:///{tmp_path / (app + '.db')}"
-            else:  # skipped when unreachable; a failure under CI
-                databases[app] = stack.enter_context(
-                    fresh_pg_database(f"partynet_e2e_{app}_{secrets.token_hex(2)}"))
-        network = Network(tmp_path, databases, bus_url)
-        network.broker = broker  # type: ignore[attr-defined]
-        stack.callback(network.close)  # before the databases and the broker go
-        yield network
+    with open_network(request.param, tmp_path, private_broker=True) as net:
+        yield net
 
 
 def _text_of_every_table(net: Network, app: str) -> str:
@@ -152,7 +133,7 @@ def test_a_member_moves_from_one_node_to_another_through_the_hub(network: Networ
         "reason": "工作调动到铜陵"}, status=201)
     assert transfer["to_node"] == "tl-e2e"
     uid = transfer["uid"]
-    broker: PrivateRabbitMQ | None = net.broker  # type: ignore[attr-defined]
+    broker: PrivateRabbitMQ | None = net.broker
     with TransferObserver(net.databases["node"], net.databases["node2"], uid) as observer:
         _move(net, wait, observer, apis, workers, member, transfer, branch2, broker)
         _refuse_a_person_on_both_rolls(net, wait, node1, node2, branch1, branch2)
