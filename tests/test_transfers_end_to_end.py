@@ -11,7 +11,8 @@ and RabbitMQ is stopped -> all restarted, node 2's relay and consumer as two pro
 consumer only once the origin has let go -> the claim, the release and the receipt cross the
 hub -> the member is active on node 2 with their data, transferred out on node 1, both sides
 closed/received, each step routed once -> a person already on node 2's rolls: the hub refuses the letter
-(already_active), the origin sees it rejected -> the hub's API and console show the transfer
+(already_active), the origin sees it rejected -> a member of node 1 floats with a branch of
+node 2 (a floating certificate, issued, accepted and ended across the hub) -> the hub's API and console show the transfer
 closed -> no text column of any hub table, its bus tables included (and for the embedded bus,
 the bus file), holds the member's name or national ID.
 
@@ -24,6 +25,7 @@ origin (the kill window), in flight (node 2's consumer held down) and arrived.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import time
@@ -60,6 +62,8 @@ from tests.transfer_observer import ARRIVED, AT_ORIGIN, IN_FLIGHT, TransferObser
 NAME = "欧阳转接"
 NATIONAL_ID = make_national_id(7777)
 TWIN_NATIONAL_ID = make_national_id(7778)  # on both nodes' rolls
+FLOATING_NAME = "司马流动"
+FLOATING_NATIONAL_ID = make_national_id(7779)  # floating with a branch of node 2
 
 
 @pytest.fixture(params=SETUPS, ids=["-".join(s) for s in SETUPS])
@@ -137,6 +141,7 @@ def test_a_member_moves_from_one_node_to_another_through_the_hub(network: Networ
     with TransferObserver(net.databases["node"], net.databases["node2"], uid) as observer:
         _move(net, wait, observer, apis, workers, member, transfer, branch2, broker)
         _refuse_a_person_on_both_rolls(net, wait, node1, node2, branch1, branch2)
+        _float(wait, node1, node2, branch1, branch2)
         _national_view(net, outputs, uid)
 
     # --- What the observer saw, from the application to the end.
@@ -260,6 +265,39 @@ def _refuse_a_person_on_both_rolls(net: Network, wait: Callable[..., None], node
                      uid=second["uid"]) == [(0,)]
 
 
+def _float(wait: Callable[..., None], node1: Api, node2: Api, branch1: dict[str, Any],
+           branch2: dict[str, Any]) -> None:
+    """A member of 大渡口区 floats with a branch of 铜官区 on node 2 (a floating certificate,
+    its steps sealed and routed by the hub): node 2 sees and accepts it, node 1 sees it active
+    and the member floating; node 1 ends it (returned) and node 2 sees it ended."""
+    member = node1.post("/api/members", {"org_id": branch1["id"], "name": FLOATING_NAME,
+                                         "national_id": FLOATING_NATIONAL_ID, "stage": "full"},
+                        status=201)
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    cert = node1.post("/api/floating", {
+        "member_id": member["id"], "host_tenant": "tongguan", "host_org_code": branch2["code"],
+        "starts_on": today.isoformat(), "until": (today + dt.timedelta(days=90)).isoformat(),
+        "reason": "外出务工，地点不固定"}, status=201)
+    assert cert["status"] == "pending", cert
+
+    def hosted() -> dict[str, Any] | None:
+        items = node2.get("/api/floating", side="host")["items"]
+        return next((item for item in items if item["uid"] == cert["uid"]), None)
+
+    wait(lambda: hosted() is not None, "the floating certificate reaching node 2")
+    host_side = hosted()
+    assert host_side is not None and host_side["status"] == "pending", host_side
+    assert node2.post(f"/api/floating/{host_side['id']}/accept")["status"] == "active"
+    wait(lambda: node1.get(f"/api/floating/{cert['id']}")["status"] == "active",
+         "the acceptance reaching node 1")
+    assert node1.get(f"/api/members/{member['id']}")["status"] == "floating"
+    assert node1.post(f"/api/floating/{cert['id']}/end", {"reason": "returned"})["status"] \
+        == "ended"
+    wait(lambda: node2.get(f"/api/floating/{host_side['id']}")["status"] == "ended",
+         "the end reaching node 2")
+    assert node1.get(f"/api/members/{member['id']}")["status"] == "active"
+
+
 def _national_view(net: Network, outputs: dict[str, str], uid: str) -> None:
     """The hub's national view over the API (an auditor's client) and on the console; and
     nothing of the person on the hub: every table, the bus's own included."""
@@ -282,11 +320,13 @@ def _national_view(net: Network, outputs: dict[str, str], uid: str) -> None:
 
     everything = _text_of_every_table(net, "hub")
     assert uid in everything and "tongguan" in everything  # the dump holds the hub's data
-    for secret in (NAME, NATIONAL_ID, "13800000000", TWIN_NATIONAL_ID):
+    for secret in (NAME, NATIONAL_ID, "13800000000", TWIN_NATIONAL_ID, FLOATING_NAME,
+                   FLOATING_NATIONAL_ID):
         assert secret not in everything, secret
     if net.bus_url.startswith("embedded://"):
         raw = b"".join(p.read_bytes() for p in net.root.glob("bus.sqlite3*"))
-        assert NAME.encode() not in raw and NATIONAL_ID.encode() not in raw
+        for secret in (NAME, NATIONAL_ID, FLOATING_NAME, FLOATING_NATIONAL_ID):
+            assert secret.encode() not in raw, secret
 
 
 def test_the_observer_sees_each_phase_and_every_violation(tmp_path: Path) -> None:
