@@ -7,6 +7,7 @@ commit/rollback behaviour without paying for a fresh schema.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from collections.abc import Callable, Iterator
@@ -17,9 +18,11 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from federation.delivery import Consumer
 from federation.keys import SigningKey
 from hub import migrate
 from hub.app import create_app
+from hub.bus import services as hub_bus
 from hub.db import db
 from hub.keys import services as keys
 from hub.nodes import services as nodes
@@ -128,6 +131,14 @@ def hub_key(settings: HubSettings, connection: sa.Connection) -> SigningKey:
     """The hub's signing key, listed in its key table (as `partynet hub bus keygen` does)."""
     with transaction(db):
         return keys.ready_signing_key(settings)
+
+
+@pytest.fixture()
+def consumer(settings: HubSettings, hub_key: SigningKey) -> Consumer:
+    """The hub's consumer, reloading keys on every unknown key id (no 30 s circuit breaker)."""
+    party = hub_bus.hub_party(settings)
+    timing = dataclasses.replace(party.timing, keys_refresh=dt.timedelta(0))
+    return Consumer(dataclasses.replace(party, timing=timing))
 
 
 class Network:

@@ -10,12 +10,11 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from federation.delivery import Consumer, Outcome, send
+from federation.delivery import Outcome, send
 from federation.delivery.keystore import remember_key
 from federation.delivery.models import KnownKey, QuarantinedMessage
 from federation.envelope import Envelope, new_id, seal
 from federation.keys import HUB, SigningKey, utcnow
-from hub.bus import services
 from hub.cli import cli
 from hub.db import db
 from hub.keys import services as keys
@@ -32,14 +31,6 @@ def _from(node_id: str, key: SigningKey, type: str, data: dict, *, tenant: str |
           sequence: int | None = 1) -> bytes:
     return seal(Envelope(id=new_id(), type=type, source=node_id, destination=HUB, time=utcnow(),
                          tenant=tenant, sequence=sequence, data=data), key)
-
-
-@pytest.fixture()
-def consumer(settings, hub_key) -> Consumer:
-    """The hub's consumer, reloading keys on every unknown key id (no 30 s circuit breaker)."""
-    party = services.hub_party(settings)
-    timing = dataclasses.replace(party.timing, keys_refresh=dt.timedelta(0))
-    return Consumer(dataclasses.replace(party, timing=timing))
 
 
 def test_a_heartbeat_updates_the_registry(session, network, consumer):

@@ -3,7 +3,6 @@ receipts (idempotent, latest wins), completion per node and per region, the CLI.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -18,7 +17,6 @@ from federation.keys import HUB, format_time, utcnow
 from federation.messages.directives import PUBLISHED, RECEIPT, WITHDRAWN
 from hub.accounts.models import HubRole
 from hub.auth.principal import HubPrincipal
-from hub.bus import services as bus
 from hub.db import db
 from hub.directives import services
 from hub.directives.models import Directive, DirectiveStatus, DirectiveTarget, TargetKind
@@ -32,13 +30,6 @@ CHONGQING = HubPrincipal(account_id=3, username="cq", role=HubRole.region_viewer
                          region_prefix="50")
 ANHUI = HubPrincipal(account_id=4, username="ah", role=HubRole.region_viewer,
                      region_prefix="34")
-
-
-@pytest.fixture()
-def consumer(settings, hub_key) -> Consumer:
-    party = bus.hub_party(settings)
-    timing = dataclasses.replace(party.timing, keys_refresh=dt.timedelta(0))
-    return Consumer(dataclasses.replace(party, timing=timing))
 
 
 @pytest.fixture()

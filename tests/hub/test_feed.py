@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -15,17 +14,8 @@ from federation.delivery.models import OutboxMessage, QuarantinedMessage
 from federation.envelope import Envelope, new_id, seal
 from federation.keys import HUB, format_time, utcnow
 from federation.messages.content import COUNTERS, PUBLISHED, TAKEDOWN, WITHDRAWN, content_hash
-from hub.bus import services as bus
 from hub.feed import search, services
 from hub.feed.models import FeedItem
-
-
-@pytest.fixture()
-def consumer(settings, hub_key) -> Consumer:
-    party = bus.hub_party(settings)
-    timing = dataclasses.replace(party.timing, keys_refresh=dt.timedelta(0))
-    return Consumer(dataclasses.replace(party, timing=timing))
-
 
 T0 = dt.datetime(2025, 3, 1, 8, 0, tzinfo=dt.UTC)
 

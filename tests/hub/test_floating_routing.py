@@ -5,8 +5,6 @@ certificate and no member data anywhere."""
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 from typing import Any
 
 import pytest
@@ -19,20 +17,12 @@ from federation.keys import HUB, SigningKey, utcnow
 from federation.messages.floating import ROUTED, SEALED, STEP, UNDELIVERABLE
 from federation.messages.transfers import SEALED as TRANSFER_SEALED
 from federation.sealed import open_body, seal_step, verify_step
-from hub.bus import services as bus
 from hub.nodes import services as nodes_services
 from shared.db.session import transaction
 
 UID = "019a4f3e-7c2b-7d10-8a11-2b3c4d5e6f71"
 NAME, PHONE = "何秀英同志", "13900000002"
 COPY = {"member_name": NAME, "member_phone": PHONE, "member_number": "A0000042"}
-
-
-@pytest.fixture()
-def consumer(settings, hub_key) -> Consumer:
-    party = bus.hub_party(settings)
-    timing = dataclasses.replace(party.timing, keys_refresh=dt.timedelta(0))
-    return Consumer(dataclasses.replace(party, timing=timing))
 
 
 class Sender:

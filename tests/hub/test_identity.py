@@ -4,7 +4,6 @@ check, the refusal of a tenant not owned, and the console page and API."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -18,7 +17,6 @@ from federation.keys import HUB, format_time, utcnow
 from federation.messages import validate_data
 from federation.messages.identity import DUPLICATE, INDEXED, RESOLVED
 from hub.accounts.models import HubRole
-from hub.bus import services as bus
 from hub.db import db
 from hub.identity import services
 from hub.identity.models import IdentityEntry
@@ -33,13 +31,6 @@ T0 = dt.datetime(2025, 3, 1, 8, tzinfo=dt.UTC)
 
 def at(minutes: int) -> dt.datetime:
     return T0 + dt.timedelta(minutes=minutes)
-
-
-@pytest.fixture()
-def consumer(settings, hub_key) -> Consumer:
-    party = bus.hub_party(settings)
-    timing = dataclasses.replace(party.timing, keys_refresh=dt.timedelta(0))
-    return Consumer(dataclasses.replace(party, timing=timing))
 
 
 class Node:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import dataclasses
-import datetime as dt
 import io
 from typing import Any
 
@@ -25,16 +23,8 @@ from federation.messages.stats import (
     empty_life,
     empty_members,
 )
-from hub.bus import services as bus
 from hub.stats import services
 from hub.stats.models import COUNT_COLUMNS, OrgStat, StatChunk, StatSnapshot
-
-
-@pytest.fixture()
-def consumer(settings, hub_key) -> Consumer:
-    party = bus.hub_party(settings)
-    timing = dataclasses.replace(party.timing, keys_refresh=dt.timedelta(0))
-    return Consumer(dataclasses.replace(party, timing=timing))
 
 
 def org(code: str, parent: str | None, kind: str = "branch", *, full: int = 0,

@@ -6,7 +6,6 @@ API and console pages (auditors; no member data anywhere)."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -21,7 +20,6 @@ from federation.messages.identity import INDEXED
 from federation.messages.transfers import DIRECTORY, ROUTED, STEP, UNDELIVERABLE
 from federation.sealed import open_body, seal_step, verify_step
 from hub.accounts.models import HubRole
-from hub.bus import services as bus
 from hub.nodes import services as nodes_services
 from hub.transfers import schemas, services
 from hub.transfers.models import HubTransfer
@@ -32,13 +30,6 @@ UID = "019a4f3e-7c2b-7d10-8a11-2b3c4d5e6f70"
 P = "3f" * 32
 NAME, NATIONAL_ID = "李四同志", "110101199003071234"
 DOSSIER = {"name": NAME, "national_id": NATIONAL_ID, "phone": "13900000000"}
-
-
-@pytest.fixture()
-def consumer(settings, hub_key) -> Consumer:
-    party = bus.hub_party(settings)
-    timing = dataclasses.replace(party.timing, keys_refresh=dt.timedelta(0))
-    return Consumer(dataclasses.replace(party, timing=timing))
 
 
 class Sender:
