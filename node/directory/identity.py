@@ -7,11 +7,15 @@ called when the worker builds it); in a command from the environment's settings.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from federation import keyfile
-from federation.keys import SigningKey
+from federation.envelope import Envelope
+from federation.keys import SigningKey, utcnow
+from federation.sealed import SealError, open_body, verify_step
 from node.directory import services as directory
 from node.directory.services import TenantPlace
 from node.settings import NodeSettings
@@ -94,3 +98,29 @@ def locate_remote_tenant(session: Session, slug: str) -> TenantPlace | None:
 def remote_tenants(session: Session) -> list[TenantPlace]:
     """Tenants of other nodes a step may go to (a transfer, a floating certificate)."""
     return directory.known_tenants(session, exclude_node=_me_if_enrolled())
+
+
+class RoutedStepRefused(Exception):
+    """A routed step that cannot be applied (its origin's signature, its seal, its metadata,
+    its tenant): the consumer quarantines it as handler_failed, with this text."""
+
+
+def open_routed(session: Session, envelope: Envelope, *, inner_type: str,
+                signed_meta: Iterable[str]) -> tuple[Envelope, dict[str, Any]]:
+    """A step the hub forwarded from another node (a transfer's, a floating certificate's):
+    for one of our tenants, its inner envelope the origin's own (keys from the hub's
+    directory) and saying what the hub's metadata say; returns it and the opened body."""
+    data = envelope.data
+    if envelope.tenant != data["to_tenant"]:
+        raise RoutedStepRefused(f"routed for tenant {envelope.tenant}, step for "
+                                f"{data['to_tenant']}")
+    here, key = me()
+    try:
+        inner = verify_step(data["signed"], keyring=directory.verification_ring(session),
+                            me=here, now=utcnow(), inner_type=inner_type)
+        if (inner.source != data["from_node"] or inner.tenant != data["to_tenant"]
+                or any(inner.data[name] != data[name] for name in signed_meta)):
+            raise SealError("the origin's signed step does not say what the hub says")
+        return inner, open_body(inner, key)
+    except SealError as error:
+        raise RoutedStepRefused(str(error)) from None

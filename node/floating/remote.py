@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 
 from federation.delivery import send
 from federation.envelope import Envelope
-from federation.keys import HUB, utcnow
+from federation.keys import HUB
 from federation.messages.floating import SEALED, STEP
-from federation.sealed import SealError, open_body, seal_step, verify_step
+from federation.sealed import SealError, seal_step
 from node.audit.recording import acting_as
 from node.auth.principal import maybe_principal, set_principal
 from node.directory import identity
@@ -43,10 +43,7 @@ logger = logging.getLogger(__name__)
 SIGNED_META = ("uid", "step", "from_side", "from_tenant", "to_tenant")
 
 
-class RoutedStepRefused(Exception):
-    """A routed step that cannot be applied (its origin's signature, its seal, its metadata,
-    a sender that is not the certificate's other side): the consumer quarantines it as
-    handler_failed, with this text."""
+RoutedStepRefused = identity.RoutedStepRefused
 
 
 def this_node() -> str:
@@ -109,20 +106,8 @@ def apply_routed(session: Session, envelope: Envelope) -> None:
     from node.floating import services
 
     data = envelope.data
-    me, key = identity.me()
-    if envelope.tenant != data["to_tenant"]:
-        raise RoutedStepRefused(f"routed for tenant {envelope.tenant}, step for "
-                                f"{data['to_tenant']}")
-    try:
-        inner = verify_step(data["signed"], keyring=directory.verification_ring(session),
-                            me=me, now=utcnow(), inner_type=SEALED)
-        signed = inner.data
-        if (inner.source != data["from_node"] or inner.tenant != data["to_tenant"]
-                or any(signed[name] != data[name] for name in SIGNED_META)):
-            raise SealError("the origin's signed step does not say what the hub says")
-        body = open_body(inner, key)
-    except SealError as error:
-        raise RoutedStepRefused(str(error)) from None
+    inner, body = identity.open_routed(session, envelope, inner_type=SEALED,
+                                       signed_meta=SIGNED_META)
     tenant = _local_tenant(session, data["to_tenant"])
     principal = maybe_principal()
     set_principal(None)

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from federation.delivery import send
 from federation.envelope import Envelope
-from federation.keys import HUB, format_time, utcnow
-from federation.messages.transfers import IN_STEPS, OUT_STEPS, STEP
-from federation.sealed import SealError, open_body, seal_step, verify_step
+from federation.keys import HUB, format_time
+from federation.messages.transfers import IN_STEPS, OUT_STEPS, SEALED, STEP
+from federation.sealed import SealError, seal_step
 from node.audit.recording import acting_as
 from node.directory import identity
 from node.directory import services as directory
@@ -33,9 +33,9 @@ __all__ = ["TenantPlace", "apply_routed", "apply_undeliverable", "known_tenants"
 
 logger = logging.getLogger(__name__)
 
-class RoutedStepRefused(Exception):
-    """A routed step that cannot be applied (its origin's signature, its seal, its metadata):
-    the consumer quarantines it as handler_failed, with this text."""
+RoutedStepRefused = identity.RoutedStepRefused
+#: The metadata the origin signed with the step (the hub routes by them).
+SIGNED_META = ("uid", "step", "attempt", "from_tenant", "to_tenant")
 
 
 # --- where tenants are --------------------------------------------------------------------
@@ -91,21 +91,8 @@ def apply_routed(session: Session, envelope: Envelope) -> None:
     from node.transfers import services
 
     data = envelope.data
-    me, key = identity.me()
-    if envelope.tenant != data["to_tenant"]:
-        raise RoutedStepRefused(f"routed for tenant {envelope.tenant}, step for "
-                                f"{data['to_tenant']}")
-    try:
-        inner = verify_step(data["signed"], keyring=directory.verification_ring(session),
-                            me=me, now=utcnow())
-        signed = inner.data
-        if (inner.source != data["from_node"] or inner.tenant != data["to_tenant"]
-                or any(signed[name] != data[name]
-                       for name in ("uid", "step", "attempt", "from_tenant", "to_tenant"))):
-            raise SealError("the origin's signed step does not say what the hub says")
-        body = open_body(inner, key)
-    except SealError as error:
-        raise RoutedStepRefused(str(error)) from None
+    inner, body = identity.open_routed(session, envelope, inner_type=SEALED,
+                                       signed_meta=SIGNED_META)
     with acting_as(f"transfer:{inner.source}/{data['from_tenant']}"):
         services.apply_step(session, tenant_slug=data["to_tenant"], uid=data["uid"],
                             step=data["step"], body=body, sender_node=inner.source)
