@@ -69,6 +69,7 @@ from node.dues.rules import (
     rules_for,
 )
 from node.grants.models import Grant, Role
+from node.meetings.models import LOCAL_TZ  # China time: months begin and end there
 from node.members.models import Member, Stage, Status
 from node.members.services import get_member, own_member
 from node.orgs.models import Org
@@ -78,8 +79,6 @@ from shared.codes import SEGMENT_WIDTH
 from shared.db import utcnow
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
 
-#: China Standard Time (UTC+8, no daylight saving): months begin and end there.
-LOCAL_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
 #: Who pays: probationary and full members whose relationship is held here.
 PAYING_STAGES = (Stage.probationary, Stage.full)
 PAYING_STATUSES = (Status.active, Status.floating, Status.lost_contact, Status.kept)

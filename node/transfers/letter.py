@@ -22,11 +22,10 @@ from typing import Any
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from node.meetings.models import LOCAL_TZ
 from shared.errors import DomainError
 
 DEFAULT_FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
-#: China Standard Time: dates on the letter are local dates.
-LOCAL_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
 GENDERS = {"male": "男", "female": "女"}
 STAGES = {"full": "正式", "probationary": "预备"}
 _FAMILY = "cjk"
